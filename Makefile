@@ -1,0 +1,47 @@
+# The front door. `make help` lists the targets; the README's first two commands are `make serve` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVE_ADDR ?= 127.0.0.1:8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install serve build generate check-generated validate test system-deps lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+install: $(BIN)/.installed ## Create .venv with the pinned dependencies
+
+serve: install ## Serve the site on the bundled data, reloading as data/ changes (http://$(SERVE_ADDR))
+	$(BIN)/mkdocs serve --dev-addr $(SERVE_ADDR)
+
+build: install ## Build the site into site/ (strict: any warning fails)
+	$(BIN)/mkdocs build --strict
+
+generate: install ## Write the generated files from data/systems.yaml
+	$(BIN)/python -m macros generate
+
+check-generated: install ## Fail with a diff if generated files differ from what data/ renders
+	$(BIN)/python -m macros check
+
+validate: install ## Validate data/systems.yaml only
+	$(BIN)/python -m macros validate
+
+system-deps: ## Install the Debian packages the tests need (jq, ...)
+	bash tools/system-deps.sh
+
+test: install system-deps ## Install everything and run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lock: ## Re-resolve requirements.lock from pyproject.toml
+	$(BIN)/pip-compile --quiet --extra test --strip-extras --no-header --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+
+clean: ## Remove the built site and caches (keeps .venv and the lab)
+	rm -rf site .pytest_cache test-results

@@ -1,0 +1,49 @@
+"""Command line: `python -m macros {validate,generate,check}`. Exit 0 ok, 1 drift, 2 invalid data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import generate
+from .errors import DataInvalid
+from .loader import DEFAULT_DATA, ROOT, load
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m macros", description=__doc__)
+    parser.add_argument("command", choices=["validate", "generate", "check"],
+                        help="validate the data; write generated files; or check them for drift")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data file (default: data/systems.yaml)")
+    parser.add_argument("--out", type=Path, default=ROOT, help="where generated files go (default: the repo)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "validate":
+            data = load(args.data)
+            print(f"{args.data}: ok ({len(data.systems)} systems)")
+            return 0
+        plan = generate.plan(args.data, args.out)
+    except DataInvalid as exc:
+        print(exc, file=sys.stderr)
+        print(f"\n{len(exc.errors)} error(s); nothing was written.", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        if plan.in_sync:
+            print(f"generated files in sync ({len(plan.files)} files)")
+            return 0
+        sys.stdout.write(generate.diff(plan))
+        print(f"\n{len(plan.changed) + len(plan.stale)} generated file(s) out of date: run `make generate`",
+              file=sys.stderr)
+        return 1
+    generate.apply(plan)
+    for rel in plan.changed:
+        print(f"wrote {rel}")
+    for rel in plan.stale:
+        print(f"removed {rel}")
+    print(f"{len(plan.files)} files, {len(plan.changed)} changed, {len(plan.stale)} removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The shape of data/systems.yaml: Pydantic models that refuse unknown keys.
+
+Field descriptions double as the hints shown when a key is missing. Rules that involve more than one
+field (uniqueness, parser vs format, model id vs repo) live in rules.py so each error can name its key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from .safe import (
+    CHECKS, AbsPath, ContainerName, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef, IPv4,
+    NpmPackage, Sha, Url, Word,
+)
+
+
+def _check_port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise PydanticCustomError(
+            "port", "{value} is not a valid port (1-65535)",
+            {"value": value, "hint": "vLLM's default is 8000"},
+        )
+    return value
+
+
+Port = Annotated[int, AfterValidator(_check_port)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Lab(Strict):
+    name: str = Field(description="the lab's display name")
+    summary: str = Field(description="one paragraph for the home page")
+    workstation: str = Field(description="where operators ssh from, e.g. Mac")
+
+
+class Resolver(Strict):
+    name: str
+    address: IPv4
+
+
+class Dns(Strict):
+    domain: Hostname = Field(description="the local DNS domain, e.g. home.arpa")
+    resolver: Resolver
+
+
+class Nfs(Strict):
+    server: Hostname
+    export: AbsPath
+    mount_point: AbsPath = Field(description="where every host mounts the export")
+    fstype: Literal["nfs", "nfs4"]
+    options: list[Word] = Field(min_length=1)
+    container_path: AbsPath = Field(description="where compose mounts mount_point inside the container")
+    layout: Literal["hf-hub-cache"]
+
+
+class Container(Strict):
+    privileged: bool = Field(description="run containers with --privileged")
+    log_max_size: Word = Field(description="json-file log rotation size, e.g. 100m")
+    log_max_files: Annotated[int, Field(gt=0)]
+
+
+class Infrastructure(Strict):
+    dns: Dns
+    nfs: Nfs
+    container: Container
+
+
+class Platform(Strict):
+    name: str
+    arch: Literal["aarch64", "x86_64"]
+    gpu_arch: Word
+    compute_capability: Word
+    cuda: Word
+    memory_gb: Positive
+    memory: str
+    memory_bandwidth_gbs: Positive = Field(description="documented memory bandwidth, GB/s")
+    gpu_direct_storage: bool
+
+
+class Image(Strict):
+    ref: ImageRef = Field(description="the image reference compose pulls or the kit builds")
+    source: str
+    why: str
+
+
+class Ssh(Strict):
+    alias: Identifier = Field(description="the ssh alias from the workstation's ~/.ssh/config")
+    user: Identifier
+
+
+class Hardware(Strict):
+    platform: Identifier = Field(description="a key of platforms:")
+    vendor: str
+    model: str
+
+
+class Model(Strict):
+    repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME")
+    snapshot: Sha = Field(description="the snapshot commit sha under models--ORG--NAME/snapshots/")
+    id: AbsPath = Field(description="the model id vLLM reports: CONTAINER_PATH/models--ORG--NAME/snapshots/SHA")
+    family: Identifier = Field(description="model family, e.g. gpt-oss or qwen3-coder-moe")
+    params_b: Positive = Field(description="total parameters, billions")
+    active_params_b: Positive = Field(description="parameters active per token, billions")
+    quantization: Literal["MXFP4", "NVFP4", "FP8", "BF16", "FP16", "AWQ", "GPTQ"]
+
+
+class Speed(Strict):
+    decode_tokens_per_s: Positive | None = Field(description="documented decode speed; null if not measured yet")
+
+
+ToolFormat = Literal["openai", "hermes", "qwen3-xml"]
+
+
+class ToolCalling(Strict):
+    format: ToolFormat = Field(description="what a client sees: openai (tool_calls), hermes or qwen3-xml (text in content)")
+    parser: Word = Field(description="vLLM --tool-call-parser value, e.g. hermes or qwen3_coder")
+    auto_tool_choice: bool = True
+
+
+class Reasoning(Strict):
+    field: Literal["reasoning_content", "reasoning"]
+    parser: Word | None = Field(default=None, description="vLLM --reasoning-parser value, if any")
+
+
+class Load(Strict):
+    minutes: Positive = Field(description="time from start to /health 200, loading from NFS")
+    source: str = Field(description="where the number comes from (measured, estimate, ...)")
+
+
+def _check_arg(value: object) -> object:
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return CHECKS["flag_value"](value)
+    raise PydanticCustomError(
+        "flag_value_type", "expected true, a number or a single word, got {shown}",
+        {"shown": repr(value), "hint": "lists and mappings are not flag values; write one flag per key"},
+    )
+
+
+# One validator, not a Union, so a bad value gives one error instead of one per member type.
+ServeArgValue = Annotated[object, AfterValidator(_check_arg)]
+
+
+class System(Strict):
+    name: str
+    role: str
+    status: Literal["production", "staging", "retired"]
+    host: Hostname = Field(description="fully qualified host name, e.g. stella.home.arpa")
+    port: Port = 8000
+    ssh: Ssh
+    hardware: Hardware
+    model: Model
+    context_length: Annotated[int, Field(gt=0)] = Field(description="the context length in tokens (vLLM --max-model-len), e.g. 131072")
+    speed: Speed
+    tool_calling: ToolCalling
+    reasoning: Reasoning | None = None
+    image: Identifier = Field(description="a key of images:")
+    container_name: ContainerName
+    service_dir: HomePath = Field(description="where docker-compose.yml lives on the host")
+    vllm_args: dict[FlagName, ServeArgValue] = Field(default_factory=dict)
+    load: Load
+
+
+class OpenCode(Strict):
+    config_path: HomePath
+    provider_package: NpmPackage
+    output_tokens: Annotated[int, Field(gt=0)]
+    systems: list[Identifier]
+
+
+class Clients(Strict):
+    opencode: OpenCode
+
+
+class KnownIssue(Strict):
+    id: Identifier
+    title: str
+    systems: list[Identifier]
+    symptom: str
+    cause: str
+    fix: str
+
+
+class Reference(Strict):
+    title: str
+    url: Url
+
+
+class LabData(Strict):
+    lab: Lab
+    infrastructure: Infrastructure
+    platforms: dict[Identifier, Platform]
+    images: dict[Identifier, Image]
+    systems: dict[Identifier, System] = Field(min_length=1)
+    clients: Clients
+    known_issues: list[KnownIssue] = Field(default_factory=list)
+    references: list[Reference] = Field(default_factory=list)

@@ -1,0 +1,34 @@
+"""The `vllm serve` argument list of a system, built from data in one place.
+
+The compose file, the QUICKSTART, the lab and the flag check all use this list, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from .schema import System
+
+
+def _flag(name: str, value: object) -> list[str]:
+    if value is True:
+        return [f"--{name}"]
+    if value is False:
+        return [f"--no-{name}"]  # vLLM's boolean flags accept the --no- form
+    return [f"--{name}", str(value)]
+
+
+def serve_flags(system: System) -> list[str]:
+    """Every flag after `vllm serve MODEL`, generated ones first, then vllm_args in data order."""
+    flags = ["--host", "0.0.0.0", "--port", str(system.port), "--max-model-len", str(system.context_length)]
+    for name, value in system.vllm_args.items():
+        flags += _flag(name, value)
+    tc = system.tool_calling
+    flags += ["--tool-call-parser", tc.parser]
+    if tc.auto_tool_choice:
+        flags.append("--enable-auto-tool-choice")
+    if system.reasoning and system.reasoning.parser:
+        flags += ["--reasoning-parser", system.reasoning.parser]
+    return flags
+
+
+def serve_argv(system: System) -> list[str]:
+    return ["vllm", "serve", system.model.id, *serve_flags(system)]

@@ -1,0 +1,32 @@
+"""Variables and macros for the hand-written pages under docs/ (mkdocs-macros)."""
+
+from __future__ import annotations
+
+import json
+
+from .clients import opencode_config
+from .loader import DEFAULT_DATA, load
+from .render import SystemView
+
+
+def fstab_line(data) -> str:
+    nfs = data.infrastructure.nfs
+    return f"{nfs.server}:{nfs.export} {nfs.mount_point} {nfs.fstype} {','.join(nfs.options)} 0 0"
+
+
+def mount_command(data) -> str:
+    nfs = data.infrastructure.nfs
+    return f"sudo mount -t {nfs.fstype} {nfs.server}:{nfs.export} {nfs.mount_point} -o {','.join(nfs.options)}"
+
+
+def define_env(env) -> None:
+    data = load(DEFAULT_DATA)
+    views = [SystemView(data, key, system) for key, system in data.systems.items()]
+    env.variables["lab"] = data
+    env.variables["views"] = views
+    env.variables["fstab_line"] = fstab_line(data)
+    env.variables["mount_command"] = mount_command(data)
+
+    @env.macro
+    def opencode_json() -> str:
+        return json.dumps(opencode_config(data), indent=2)
