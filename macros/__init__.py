@@ -11,3 +11,9 @@ def define_env(env) -> None:
     from . import site
 
     site.define_env(env)
+
+
+def on_pre_page_macros(env) -> None:
+    from . import site
+
+    site.trim_blocks(env)

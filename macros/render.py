@@ -89,6 +89,12 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
         ctx = {"lab": data, "views": views, "source": source,
                "marker": marker(source, f"templates/{template}", "html")}
         out[path] = env.get_template(template).render(ctx)
+    for image in data.images.values():
+        if image.build:
+            template = "vllm-gb10/build.env.j2"
+            ctx = {"lab": data, "image": image, "b": image.build, "platform": data.platforms[image.build.platform],
+                   "marker": marker(source, f"templates/{template}", "hash")}
+            out["vllm-gb10/build.env"] = env.get_template(template).render(ctx)
     return out
 
 

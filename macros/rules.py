@@ -82,6 +82,15 @@ def check(data: LabData) -> Iterator[Problem]:
                 yield base + ("vllm_args", flag), f"--{flag} is generated, not set here", \
                     f"set {RESERVED_FLAGS[flag]} instead"
 
+    for key, image in data.images.items():
+        if image.build and image.build.platform not in data.platforms:
+            yield ("images", key, "build", "platform"), f"unknown platform {image.build.platform!r}", \
+                f"use one of: {', '.join(data.platforms)}"
+    built = [k for k, i in data.images.items() if i.build]
+    if len(built) > 1:
+        yield ("images", built[1], "build"), "only one image can be built by vllm-gb10/", \
+            f"{built[0]!r} already has a build block"
+
     for i, issue in enumerate(data.known_issues):
         for j, ref in enumerate(issue.systems):
             if ref not in systems:

@@ -84,10 +84,24 @@ class Platform(Strict):
     gpu_direct_storage: bool
 
 
+class ImageBuild(Strict):
+    """How vllm-gb10/ builds an image; rendered into vllm-gb10/build.env."""
+
+    platform: Identifier = Field(description="a key of platforms: (sets the docker --platform)")
+    vllm_ref: Word = Field(description="the vLLM git tag or commit to build")
+    base_image: ImageRef = Field(description="the CUDA/PyTorch image to build on")
+    torch_cuda_arch_list: Word = Field(description="TORCH_CUDA_ARCH_LIST, e.g. 12.1a for GB10")
+    max_jobs: Annotated[int, Field(gt=0)]
+    kit_dir: HomePath = Field(description="where the kit lives on the host")
+    trial_container: ContainerName
+    trial_port: Port
+
+
 class Image(Strict):
     ref: ImageRef = Field(description="the image reference compose pulls or the kit builds")
     source: str
     why: str
+    build: ImageBuild | None = None
 
 
 class Ssh(Strict):
