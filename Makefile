@@ -7,7 +7,11 @@ SERVE_ADDR ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve build generate check-generated validate test system-deps lock clean
+SYSTEM ?=
+SYSTEM_ARGS := $(foreach s,$(SYSTEM),--system $(s))
+JUNIT := --junitxml=test-results/junit.xml
+
+.PHONY: help install serve build generate check-generated validate test check-live lab-up system-deps lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -19,7 +23,7 @@ $(BIN)/.installed: requirements.lock
 
 install: $(BIN)/.installed ## Create .venv with the pinned dependencies
 
-serve: install ## Serve the site on the bundled data, reloading as data/ changes (http://$(SERVE_ADDR))
+serve: install ## Serve the site on the bundled data, reloading as data/ changes (SERVE_ADDR, default 127.0.0.1:8000)
 	$(BIN)/mkdocs serve --dev-addr $(SERVE_ADDR)
 
 build: install ## Build the site into site/ (strict: any warning fails)
@@ -37,8 +41,16 @@ validate: install ## Validate data/systems.yaml only
 system-deps: ## Install the Debian packages the tests need (jq, ...)
 	bash tools/system-deps.sh
 
-test: install system-deps ## Install everything and run the whole test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install system-deps ## Install everything and run the whole test suite (starts the loopback lab)
+	$(BIN)/python -m pytest $(JUNIT) $(PYTEST_ARGS)
+
+check-live: install system-deps ## Run the docs' blocks against the real hosts (SYSTEM=id, ALLOW_DISRUPTIVE=1)
+	$(BIN)/python -m pytest tests/test_doc_blocks.py --target live $(SYSTEM_ARGS) \
+		$(if $(ALLOW_DISRUPTIVE),--allow-disruptive) $(JUNIT) $(PYTEST_ARGS)
+
+lab-up: install ## Start the loopback lab (real vLLM CPU servers, one per system) until Ctrl-C
+	$(BIN)/python -m doctests lab-spec --out .lab/specs.json $(SYSTEM_ARGS)
+	$(BIN)/python -m lab up --spec .lab/specs.json
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	$(BIN)/pip-compile --quiet --extra test --strip-extras --no-header --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml

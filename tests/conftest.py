@@ -40,3 +40,66 @@ def repo_copy(tmp_path: Path) -> Path:
         else:
             shutil.copy2(src, dest / name, follow_symlinks=False)
     return dest
+
+
+# --- doc-test and lab options -------------------------------------------------------------------
+
+def pytest_addoption(parser):
+    group = parser.getgroup("labdocs", "doc-tests against the lab or the real hosts")
+    group.addoption("--target", choices=["lab", "live"], default="lab",
+                    help="lab: real vLLM CPU servers on loopback (default); live: the real hosts")
+    group.addoption("--system", action="append", default=[], metavar="ID",
+                    help="only blocks for this system (repeatable)")
+    group.addoption("--allow-disruptive", action="store_true",
+                    help="live: also run blocks marked disruptive=true (restart, down, prune, mount, copy)")
+    group.addoption("--update", action="store_true",
+                    help="rewrite the shown output of console blocks from this run, where the page is hand-written")
+
+
+@pytest.fixture(scope="session")
+def lab(request):
+    """The loopback lab, started once per session (concurrently) and always stopped."""
+    if request.config.getoption("target") != "lab":
+        pytest.skip("the loopback lab is only started with --target lab")
+    from doctests import lab_specs
+    from lab.servers import running_lab
+    from macros.loader import load
+
+    specs, dropped = lab_specs.specs(load(), request.config.getoption("system") or None)
+    for key, drops in dropped.items():
+        for flag, why in drops:
+            print(f"\nlab: {key}: dropped GPU-only flag {flag}: {why}")
+    with running_lab(specs, ROOT) as running:
+        for note in running.notes:
+            print(f"\nlab: {note}")
+        yield running
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from doctests.report import REPORT
+
+    lines = REPORT.lines(config.getoption("target"))
+    if lines:
+        terminalreporter.section("doc blocks")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(config, items):
+    """--system ID keeps the doc blocks of those systems (and the ones for no system in particular)."""
+    wanted = set(config.getoption("system"))
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        block = getattr(item, "callspec", None) and item.callspec.params.get("block")
+        if block is None:
+            keep.append(item)
+            continue
+        from test_doc_blocks import systems_of
+
+        systems = set(systems_of(block))
+        (keep if not systems or systems & wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

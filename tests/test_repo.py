@@ -9,7 +9,7 @@ from conftest import ROOT, run
 
 def test_readme_opens_with_serve_and_test():
     text = (ROOT / "README.md").read_text()
-    first_block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    first_block = re.search(r"```bash[^\n]*\n(.*?)```", text, re.S).group(1)
     commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
     assert commands == ["make serve", "make test"]
 

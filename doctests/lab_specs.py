@@ -1,0 +1,51 @@
+"""The loopback lab's servers, from the data: one real vLLM (CPU) server per system, on its own
+127.0.0.x address and the documented port, serving a tiny model under the documented model id."""
+
+from __future__ import annotations
+
+from macros.schema import LabData
+from macros.serve_args import serve_flags
+
+# Flags that only mean something on a GPU; the CPU build would reject or misread them.
+GPU_ONLY = {
+    "gpu-memory-utilization": "sizes the GPU's KV cache; the CPU lab uses VLLM_CPU_KVCACHE_SPACE",
+    "kv-cache-dtype": "GPU KV-cache formats (fp8) are not in the CPU build",
+    "tensor-parallel-size": "one CPU process per server",
+    "pipeline-parallel-size": "one CPU process per server",
+    "quantization": "the tiny model is not quantized",
+}
+# Set by the lab itself (address, port, context, parser, served name).
+LAB_SET = {"host", "port", "max-model-len", "tool-call-parser", "enable-auto-tool-choice", "reasoning-parser"}
+
+# Model family in the data -> the tiny architecture the lab builds for it.
+TINY_FAMILY = {"gpt-oss": "gpt_oss", "qwen3-coder-moe": "qwen3_moe", "qwen3-moe": "qwen3_moe"}
+
+
+def specs(data: LabData, only: list[str] | None = None):
+    """ServerSpec list plus the dropped flags, per system: {key: [(flag, reason), ...]}."""
+    from lab.servers import ServerSpec
+
+    out, dropped = [], {}
+    for index, (key, system) in enumerate(data.systems.items()):
+        if only and key not in only:
+            continue
+        extra, drops, flags = [], [], serve_flags(system)
+        i = 0
+        while i < len(flags):
+            name = flags[i][2:].removeprefix("no-")
+            takes_value = i + 1 < len(flags) and not flags[i + 1].startswith("--")
+            chunk = flags[i:i + 2] if takes_value else flags[i:i + 1]
+            if name in GPU_ONLY:
+                drops.append((" ".join(chunk), GPU_ONLY[name]))
+            elif name not in LAB_SET:
+                extra += chunk
+            i += len(chunk)
+        dropped[key] = drops
+        out.append(ServerSpec(
+            name=key, address=f"127.0.0.{index + 2}", port=system.port,
+            served_model_name=system.model.id, max_model_len=system.context_length,
+            family=TINY_FAMILY.get(system.model.family, "qwen3"),
+            tool_call_parser=system.tool_calling.parser if system.tool_calling.auto_tool_choice else None,
+            extra_args=extra, hostnames=[system.host], model_repo=system.model.repo,
+        ))
+    return out, dropped

@@ -1,0 +1,51 @@
+"""Breaking a documented command makes its doc-test fail, naming the page and line (against the lab)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import test_doc_blocks as docs
+from doctests.run import LabTarget
+
+
+def models_block(key: str):
+    page = f"systems/{key}/README.md"
+    return next(b for b in docs.RUNNABLE if b.page == page and b.lang == "console" and "/models" in b.code)
+
+
+def break_block(what: str, code: str) -> str:
+    if what == "wrong port":
+        return code.replace(":8000/", ":8009/")
+    if what == "wrong jq path":
+        return code.replace(".data[0].id,", ".data[0].model_id,")
+    command, shown_id, *rest = code.split("\n")  # the shown output carries the model id
+    return "\n".join([command, shown_id.replace("/snapshots/", "/snapshots/0"), *rest])
+
+
+@pytest.mark.parametrize("what", ["wrong port", "wrong model id", "wrong jq path"])
+def test_a_broken_block_fails_with_page_and_line(what, lab):
+    block = models_block("stella")
+    broken = break_block(what, block.code)
+    assert broken != block.code
+    with pytest.raises(pytest.fail.Exception) as failure:
+        docs._check_console(dataclasses.replace(block, code=broken), LabTarget(lab), update=False)
+    message = str(failure.value)
+    assert message.startswith(f"{block.id}: ")
+    if what == "wrong port":
+        assert "could not reach stella.home.arpa" in message
+
+
+def test_the_unbroken_block_passes(lab):
+    block = models_block("stella")
+    docs._check_console(block, LabTarget(lab), update=False)
+
+
+def test_an_unreachable_host_fails_fast_with_its_name(lab):
+    block = dataclasses.replace(models_block("stella"), code="curl -fsS --max-time 5 http://stella.home.arpa:8009/health\n",
+                                lang="bash")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        docs._check_bash(block, LabTarget(lab))
+    assert "could not reach stella.home.arpa" in str(failure.value)
+    assert block.id in str(failure.value)
