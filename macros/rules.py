@@ -62,6 +62,9 @@ def check(data: LabData) -> Iterator[Problem]:
         if s.hardware.platform not in data.platforms:
             yield base + ("hardware", "platform"), f"unknown platform {s.hardware.platform!r}", \
                 f"use one of: {', '.join(data.platforms)}"
+        if s.model.quantization not in data.quantizations:
+            yield base + ("model", "quantization"), f"unknown quantization {s.model.quantization!r}", \
+                f"use one of: {', '.join(data.quantizations)}, or add it under quantizations:"
         if s.image not in data.images:
             yield base + ("image",), f"unknown image {s.image!r}", f"use one of: {', '.join(data.images)}"
         allowed = PARSERS_FOR_FORMAT[s.tool_calling.format]

@@ -97,6 +97,22 @@ class ImageBuild(Strict):
     trial_port: Port
 
 
+class Quantization(Strict):
+    bits_per_weight: Positive
+
+
+class Tolerances(Strict):
+    decode_speed_drop_pct: Annotated[float, Field(ge=0, le=100)]
+    ttft_s: Positive
+
+
+class Probe(Strict):
+    timeout_s: Positive
+    prompt: str
+    max_tokens: Annotated[int, Field(gt=0)]
+    tolerances: Tolerances
+
+
 class Image(Strict):
     ref: ImageRef = Field(description="the image reference compose pulls or the kit builds")
     source: str
@@ -122,7 +138,7 @@ class Model(Strict):
     family: Identifier = Field(description="model family, e.g. gpt-oss or qwen3-coder-moe")
     params_b: Positive = Field(description="total parameters, billions")
     active_params_b: Positive = Field(description="parameters active per token, billions")
-    quantization: Literal["MXFP4", "NVFP4", "FP8", "BF16", "FP16", "AWQ", "GPTQ"]
+    quantization: Word = Field(description="a key of quantizations:, e.g. MXFP4 or BF16")
 
 
 class Speed(Strict):
@@ -212,6 +228,8 @@ class LabData(Strict):
     lab: Lab
     infrastructure: Infrastructure
     platforms: dict[Identifier, Platform]
+    quantizations: dict[Word, Quantization]
+    probe: Probe
     images: dict[Identifier, Image]
     systems: dict[Identifier, System] = Field(min_length=1)
     clients: Clients
