@@ -8,10 +8,11 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 SYSTEM ?=
+TARGET ?= lab
 SYSTEM_ARGS := $(foreach s,$(SYSTEM),--system $(s))
 JUNIT := --junitxml=test-results/junit.xml
 
-.PHONY: help install serve build generate check-generated validate test check-live lab-up system-deps lock clean
+.PHONY: help install serve build generate check-generated validate test check-live status lab-up system-deps lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -48,6 +49,9 @@ check-live: install system-deps ## Run the docs' blocks against the real hosts (
 	$(BIN)/python -m pytest tests/test_doc_blocks.py --target live $(SYSTEM_ARGS) \
 		$(if $(ALLOW_DISRUPTIVE),--allow-disruptive) $(JUNIT) $(PYTEST_ARGS)
 
+status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id); write data/status.json, regenerate STATUS.md
+	$(BIN)/python -m probe --target $(TARGET) $(SYSTEM_ARGS); rc=$$?; $(BIN)/python -m macros generate >/dev/null; exit $$rc
+
 lab-up: install ## Start the loopback lab (real vLLM CPU servers, one per system) until Ctrl-C
 	$(BIN)/python -m doctests lab-spec --out .lab/specs.json $(SYSTEM_ARGS)
 	$(BIN)/python -m lab up --spec .lab/specs.json
@@ -57,3 +61,7 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 
 clean: ## Remove the built site and caches (keeps .venv and the lab)
 	rm -rf site .pytest_cache test-results
+
+.PHONY: bench
+bench: install ## Time site builds (bundled, 20/200/400 systems), serve reloads, generator; results into docs/benchmarks.md
+	$(BIN)/python bench/site_bench.py $(BENCH_ARGS)

@@ -22,6 +22,9 @@ from markdown_it import MarkdownIt
 SHELL = {"bash", "sh", "shell"}
 RUNNABLE = SHELL | {"console"}
 KNOWN = {"on", "needs", "disruptive", "skip", "exit", "timeout", "title"}
+PYTHON = {"python", "py", "python3"}
+# pytest-markdown-docs options, written superfences-style so the site renders the block: {.python continuation}
+PYTHON_OPTION = r"notest|continuation|(fixture|runner):[A-Za-z_]\w*|retry:\d+"
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -86,13 +89,16 @@ def parse_info(info: str) -> tuple[str, dict[str, str]]:
             attrs[key] = value
         elif not lang:
             lang = token
+        elif re.fullmatch(PYTHON_OPTION, token):
+            attrs[token] = ""  # a pytest-markdown-docs option, checked in _check
         else:
             raise FenceError(f"fence header {info!r}: unexpected {token!r} (settings are key=value)")
     return lang, attrs
 
 
 def _check(block: Block) -> None:
-    unknown = set(block.attrs) - KNOWN
+    allowed = KNOWN | ({k for k in block.attrs if re.fullmatch(PYTHON_OPTION, k)} if block.lang in PYTHON else set())
+    unknown = set(block.attrs) - allowed
     if unknown:
         raise FenceError(f"{block.id}: unknown fence setting(s) {sorted(unknown)}; known: {sorted(KNOWN)}")
     if block.lang in RUNNABLE and block.attrs.get("disruptive", "false") not in ("true", "false"):

@@ -13,6 +13,7 @@ GPU_ONLY = {
     "tensor-parallel-size": "one CPU process per server",
     "pipeline-parallel-size": "one CPU process per server",
     "quantization": "the tiny model is not quantized",
+    "distributed-executor-backend": "multi-node Ray; the lab serves a cluster's head endpoint as one CPU process",
 }
 # Set by the lab itself (address, port, context, parser, served name).
 LAB_SET = {"host", "port", "max-model-len", "tool-call-parser", "enable-auto-tool-choice", "reasoning-parser"}
@@ -21,8 +22,10 @@ LAB_SET = {"host", "port", "max-model-len", "tool-call-parser", "enable-auto-too
 TINY_FAMILY = {"gpt-oss": "gpt_oss", "qwen3-coder-moe": "qwen3_moe", "qwen3-moe": "qwen3_moe"}
 
 
-def specs(data: LabData, only: list[str] | None = None):
-    """ServerSpec list plus the dropped flags, per system: {key: [(flag, reason), ...]}."""
+def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
+    """ServerSpec list plus the dropped flags, per system: {key: [(flag, reason), ...]}.
+    Servers get 127.0.0.<first_address>, the next one, and so on, in data order. A multi-node
+    system is served by its head's endpoint alone (the lab has no second machine)."""
     from lab.servers import ServerSpec
 
     out, dropped = [], {}
@@ -42,10 +45,28 @@ def specs(data: LabData, only: list[str] | None = None):
             i += len(chunk)
         dropped[key] = drops
         out.append(ServerSpec(
-            name=key, address=f"127.0.0.{index + 2}", port=system.port,
+            name=key, address=f"127.0.0.{index + first_address}", port=system.port,
             served_model_name=system.model.id, max_model_len=system.context_length,
             family=TINY_FAMILY.get(system.model.family, "qwen3"),
             tool_call_parser=system.tool_calling.parser if system.tool_calling.auto_tool_choice else None,
             extra_args=extra, hostnames=[system.host], model_repo=system.model.repo,
         ))
     return out, dropped
+
+
+EXAMPLES = "data/examples/*.yaml"
+
+
+def lab_specs_for_session(root, only: list[str] | None = None):
+    """The bundled data's systems plus the example data files' (so their pages can be tested too)."""
+    from macros.loader import load
+
+    all_specs, all_dropped = [], {}
+    sources = [root / "data" / "systems.yaml", *sorted(root.glob(EXAMPLES))]
+    for path in sources:
+        data = load(path)
+        keep = [k for k in data.systems if not only or k in only]
+        found, dropped = specs(data, keep, first_address=2 + len(all_specs))
+        all_specs += found
+        all_dropped.update(dropped)
+    return all_specs, all_dropped

@@ -40,7 +40,8 @@ def shellcheck(code: str) -> list[str]:
 class Known:
     """Every name a block may mention, from the data."""
 
-    def __init__(self, data: LabData):
+    def __init__(self, data: LabData, root: Path = ROOT):
+        self.root = root
         views = [SystemView(data, k, s) for k, s in data.systems.items()]
         self.domain = data.infrastructure.dns.domain
         self.hosts = {v.s.host for v in views} | {data.infrastructure.nfs.server}
@@ -86,6 +87,6 @@ def references(block: Block, known: Known) -> list[str]:
     for image in re.findall(r"docker (?:image inspect|pull|run[^\n]*?) ((?:[a-z0-9.-]+/)*[a-z0-9.-]+:[\w.-]+)", code):
         need("image", image, known.images)
     for rel in re.findall(r"\b((?:systems|vllm-gb10|data)/[\w./-]+\.\w+)", code):
-        if not (ROOT / rel).exists():
+        if not (known.root / rel).exists():
             problems.append(f"file {rel!r} does not exist in the repository")
     return problems

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import generate
 from .errors import DataInvalid
-from .loader import DEFAULT_DATA, ROOT, load
+from .loader import DEFAULT_DATA, ROOT, load, load_warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT, help="where generated files go (default: the repo)")
     args = parser.parse_args(argv)
     try:
+        for warning in load_warnings(args.data):
+            print(warning, file=sys.stderr)
         if args.command == "validate":
             data = load(args.data)
             print(f"{args.data}: ok ({len(data.systems)} systems)")

@@ -106,3 +106,11 @@ def load(path: Path | str = DEFAULT_DATA) -> LabData:
     if problems:
         raise DataInvalid(problems)
     return data
+
+
+def load_warnings(path: Path | str = DEFAULT_DATA) -> list[DataError]:
+    """Warnings for valid data, with the same file:line: key form as errors."""
+    path = Path(path)
+    data, tree = load(path), parse_yaml(path)
+    return [DataError(_display(path), line_of(tree, loc), key_path(loc), f"warning: {msg}", hint)
+            for loc, msg, hint in rules.warnings(data)]

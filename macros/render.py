@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import math
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
+from .clients import opencode_config, opencode_provider
 from .loader import ROOT
 from .schema import LabData, System
 from .serve_args import serve_argv
+from .status import CHARTS
+from .status import outputs as status_outputs
 
 TEMPLATES = ROOT / "templates"
 GENERATOR = "make generate"
@@ -45,6 +49,23 @@ def marker(source: str, template: str, comment: str) -> str:
     return f"<!-- {text} -->" if comment == "html" else f"# {text}"
 
 
+@dataclass(frozen=True)
+class Node:
+    """One machine of a system: the head (serves the API) or a Ray worker."""
+
+    role: str
+    index: int
+    host: str
+    ssh_alias: str
+    address: str | None
+    compose_name: str
+    argv: tuple[str, ...] = ()
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role == "head"
+
+
 class SystemView:
     """A system plus the facts derived from it, so templates never recompute them."""
 
@@ -58,10 +79,42 @@ class SystemView:
         self.issues = [i for i in data.known_issues if key in i.systems]
         nfs = data.infrastructure.nfs
         org, name = system.model.repo.split("/", 1)
-        self.host_model_dir = f"{nfs.mount_point}/models--{org}--{name}/snapshots/{system.model.snapshot}"
+        self.repo_dir_name = f"models--{org}--{name}"
+        self.models_source = nfs.mount_point if system.weights == "nfs" else nfs.local_copy_dir
+        self.host_model_dir = f"{self.models_source}/{self.repo_dir_name}/snapshots/{system.model.snapshot}"
         # The healthcheck waits twice the documented load time before failures count.
         self.start_period_minutes = math.ceil(system.load.minutes * 2)
         self.wait_seconds = self.start_period_minutes * 60
+        c = system.cluster
+        self.head = Node("head", 0, system.host, system.ssh.alias, c.head_address if c else None, "docker-compose.yml")
+        self.workers = [
+            Node("worker", i, w.host, w.ssh.alias, w.address, f"docker-compose.worker-{i}.yml",
+                 ("ray", "start", f"--address={c.head_address}:{c.ray_port}", f"--node-ip-address={w.address}",
+                  "--num-gpus=1", "--block"))
+            for i, w in enumerate(c.workers if c else [], start=1)]
+        self.nodes = [self.head, *self.workers]
+        from probe.speed import bandwidth_ceiling, describe_speed, pct_of
+
+        # Decode reads every active weight once per token: bandwidth over bytes per token bounds it.
+        self.ceiling = bandwidth_ceiling(data, system)
+        documented = system.speed.decode_tokens_per_s
+        self.documented_speed = describe_speed(documented, pct_of(documented, self.ceiling)) or "not measured yet"
+        self.head_script = self._head_script() if c else None
+
+    def _head_script(self) -> str:
+        """Start Ray's head, wait (bounded) until every node's GPU has joined, then serve."""
+        c, gpus = self.s.cluster, len(self.nodes)
+        script = "\n".join([
+            "set -e",
+            f"ray start --head --port={c.ray_port} --node-ip-address={c.head_address} --num-gpus=1",
+            f"echo 'waiting up to {c.ready_timeout_s} s for {gpus} GPUs in the Ray cluster'",
+            f"timeout {c.ready_timeout_s} sh -c 'until ray status 2>/dev/null | grep -q \"/{gpus}.0 GPU\"; do sleep 10; done'",
+            "exec " + " ".join(shlex.quote(a) for a in self.argv),
+        ])
+        # Shown as a YAML block scalar, where compose would interpolate a '$': the data's validated
+        # values never contain one, and the script itself uses none.
+        assert "$" not in script, script
+        return script
 
 
 def system_outputs(data: LabData, source: str) -> dict[str, str]:
@@ -70,12 +123,17 @@ def system_outputs(data: LabData, source: str) -> dict[str, str]:
     for key, system in data.systems.items():
         view = SystemView(data, key, system)
         ctx = {"lab": data, "v": view, "s": system, "source": source}
-        for name in ("docker-compose.yml", "README.md", "QUICKSTART.md", "COMPOSE.md", ".nav.yml"):
+        ctx["provider_json"] = json.dumps({key: opencode_provider(data, key)}, indent=2)
+        for node in view.workers:
+            template = "system/docker-compose.worker.yml.j2"
+            ctx["marker"] = marker(source, f"templates/{template}", "hash")
+            out[f"systems/{key}/{node.compose_name}"] = env.get_template(template).render({**ctx, "node": node})
+        for name in ("docker-compose.yml", "README.md", "QUICKSTART.md", "COMPOSE.md", "CLIENTS.md", ".nav.yml"):
             template = f"system/{name}.j2"
             kind = "html" if name.endswith(".md") else "hash"
             ctx["marker"] = marker(source, f"templates/{template}", kind)
             if name == "COMPOSE.md":
-                ctx["compose_text"] = out[f"systems/{key}/docker-compose.yml"]
+                ctx["compose_texts"] = {n.compose_name: out[f"systems/{key}/{n.compose_name}"] for n in view.nodes}
             out[f"systems/{key}/{name}"] = env.get_template(template).render(ctx)
     return out
 
@@ -85,10 +143,14 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
     env = environment()
     out = system_outputs(data, source)
     views = [SystemView(data, k, s) for k, s in data.systems.items()]
+    observed, status = status_outputs(data)
+    out.update(observed)
     for path, template in (("STATUS.md", "STATUS.md.j2"),):
-        ctx = {"lab": data, "views": views, "source": source,
+        ctx = {"lab": data, "views": views, "source": source, "status": status, "charts": CHARTS,
+               "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html")}
         out[path] = env.get_template(template).render(ctx)
+    out["clients/opencode.json"] = json.dumps(opencode_config(data), indent=2) + "\n"
     for image in data.images.values():
         if image.build:
             template = "vllm-gb10/build.env.j2"

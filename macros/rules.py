@@ -9,12 +9,10 @@ from .schema import LabData
 
 Problem = tuple[tuple, str, str | None]
 
-# vLLM tool-call parsers that produce each client-visible format.
-PARSERS_FOR_FORMAT = {
-    "openai": {"openai"},
-    "hermes": {"hermes"},
-    "qwen3-xml": {"qwen3_coder", "qwen3_xml"},
-}
+def client_format(parser: str, family) -> str:
+    """What a client sees: a parser that reads the family's native format turns calls into OpenAI
+    `tool_calls`; any other parser leaves the model's own text in `content`."""
+    return "openai" if parser in family.parsers else family.tool_format
 
 # Flags the generator sets from dedicated fields; setting them in vllm_args would say a fact twice.
 RESERVED_FLAGS = {
@@ -26,6 +24,9 @@ RESERVED_FLAGS = {
     "tool-call-parser": "tool_calling.parser",
     "enable-auto-tool-choice": "tool_calling.auto_tool_choice",
     "reasoning-parser": "reasoning.parser",
+    "tensor-parallel-size": "cluster.tensor_parallel_size",
+    "pipeline-parallel-size": "cluster.pipeline_parallel_size",
+    "distributed-executor-backend": "cluster (Ray for multi-node systems)",
 }
 
 
@@ -43,12 +44,40 @@ def _unique(items: Iterator[tuple[tuple, object]], what: str, owner: str = "syst
             seen[value] = loc
 
 
+def _hosts(data: LabData):
+    for key, s in data.systems.items():
+        yield ("systems", key, "host"), s.host
+        for i, w in enumerate(s.cluster.workers if s.cluster else []):
+            yield ("systems", key, "cluster", "workers", i, "host"), w.host
+
+
+def _aliases(data: LabData):
+    for key, s in data.systems.items():
+        yield ("systems", key, "ssh", "alias"), s.ssh.alias
+        for i, w in enumerate(s.cluster.workers if s.cluster else []):
+            yield ("systems", key, "cluster", "workers", i, "ssh", "alias"), w.ssh.alias
+
+
+def _cluster(key: str, s) -> Iterator[Problem]:
+    c, base = s.cluster, ("systems", key, "cluster")
+    nodes = 1 + len(c.workers)
+    if c.tensor_parallel_size * c.pipeline_parallel_size != nodes:
+        yield base + ("tensor_parallel_size",), (
+            f"tensor {c.tensor_parallel_size} x pipeline {c.pipeline_parallel_size} GPUs != {nodes} nodes "
+            "with one GB10 GPU each"), f"make tensor_parallel_size x pipeline_parallel_size = {nodes}"
+    yield from _unique([(base + ("head_address",), c.head_address)]
+                       + [(base + ("workers", i, "address"), w.address) for i, w in enumerate(c.workers)],
+                       "interconnect address", "node")
+    if c.ray_port == s.port:
+        yield base + ("ray_port",), f"{c.ray_port} is also the API port", "Ray's default is 6379"
+
+
 def check(data: LabData) -> Iterator[Problem]:
     systems = data.systems
-    yield from _unique(((("systems", k, "host"), s.host) for k, s in systems.items()), "host name")
+    yield from _unique(_hosts(data), "host name", "system and node")
     yield from _unique(
         ((("systems", k, "container_name"), s.container_name) for k, s in systems.items()), "container name")
-    yield from _unique(((("systems", k, "ssh", "alias"), s.ssh.alias) for k, s in systems.items()), "ssh alias")
+    yield from _unique(_aliases(data), "ssh alias", "system and node")
     yield from _unique(
         ((("systems", k, "port"), f"{s.host}:{s.port}") for k, s in systems.items()), "host address and port")
     yield from _unique(((("known_issues", i, "id"), ki.id) for i, ki in enumerate(data.known_issues)), "id", "known issue")
@@ -62,20 +91,28 @@ def check(data: LabData) -> Iterator[Problem]:
         if s.hardware.platform not in data.platforms:
             yield base + ("hardware", "platform"), f"unknown platform {s.hardware.platform!r}", \
                 f"use one of: {', '.join(data.platforms)}"
+        if s.model.family not in data.model_families:
+            yield base + ("model", "family"), f"unknown model family {s.model.family!r}", \
+                f"use one of: {', '.join(data.model_families)}, or add it under model_families:"
         if s.model.quantization not in data.quantizations:
             yield base + ("model", "quantization"), f"unknown quantization {s.model.quantization!r}", \
                 f"use one of: {', '.join(data.quantizations)}, or add it under quantizations:"
         if s.image not in data.images:
             yield base + ("image",), f"unknown image {s.image!r}", f"use one of: {', '.join(data.images)}"
-        allowed = PARSERS_FOR_FORMAT[s.tool_calling.format]
-        if s.tool_calling.parser not in allowed:
-            yield base + ("tool_calling", "parser"), (
-                f"parser {s.tool_calling.parser!r} does not produce the declared format "
-                f"{s.tool_calling.format!r}"), f"for format {s.tool_calling.format!r} use: {', '.join(sorted(allowed))}"
+        family = data.model_families.get(s.model.family)
+        if family and client_format(s.tool_calling.parser, family) != s.tool_calling.format:
+            seen = client_format(s.tool_calling.parser, family)
+            yield base + ("tool_calling", "format"), (
+                f"{s.tool_calling.format!r} is not what clients get: parser {s.tool_calling.parser!r} on a "
+                f"{s.model.family} model gives {seen!r}"), (
+                f"declare format: {seen}, or use a parser for {s.model.family}'s own format "
+                f"({', '.join(family.parsers)}) with format: openai")
         want = expected_model_id(data, s.model.repo, s.model.snapshot)
         if s.model.id != want:
             yield base + ("model", "id"), f"{s.model.id!r} does not match model.repo and model.snapshot", \
                 f"vLLM reports the served path: {want}"
+        if s.cluster:
+            yield from _cluster(key, s)
         if s.model.active_params_b > s.model.params_b:
             yield base + ("model", "active_params_b"), \
                 f"{s.model.active_params_b:g} is larger than params_b ({s.model.params_b:g})", \
@@ -98,6 +135,17 @@ def check(data: LabData) -> Iterator[Problem]:
         for j, ref in enumerate(issue.systems):
             if ref not in systems:
                 yield ("known_issues", i, "systems", j), f"unknown system {ref!r}", f"use one of: {', '.join(systems)}"
-    for j, ref in enumerate(data.clients.opencode.systems):
+    for j, ref in enumerate(data.clients.opencode.systems or []):
         if ref not in systems:
             yield ("clients", "opencode", "systems", j), f"unknown system {ref!r}", f"use one of: {', '.join(systems)}"
+
+
+def warnings(data: LabData) -> Iterator[Problem]:
+    """Legal but worth a look: printed by the command line, shown on the known-issues page."""
+    for key, s in data.systems.items():
+        family = data.model_families.get(s.model.family)
+        if family and s.tool_calling.parser not in family.parsers:
+            yield ("systems", key, "tool_calling", "parser"), (
+                f"{s.tool_calling.parser!r} does not read {s.model.family}'s native tool-call format "
+                f"({family.tool_format}): clients get the calls as text in content"), \
+                f"vLLM's parser for it: --tool-call-parser {' or '.join(family.parsers)} (tool_calling.parser and format)"

@@ -30,6 +30,9 @@ Port = Annotated[int, AfterValidator(_check_port)]
 Positive = Annotated[float, Field(gt=0)]
 
 
+ToolFormat = Literal["openai", "hermes", "qwen3-xml"]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,6 +61,7 @@ class Nfs(Strict):
     options: list[Word] = Field(min_length=1)
     container_path: AbsPath = Field(description="where compose mounts mount_point inside the container")
     layout: Literal["hf-hub-cache"]
+    local_copy_dir: AbsPath = Field(description="where a host keeps pre-staged copies of models, same layout")
 
 
 class Container(Strict):
@@ -95,6 +99,11 @@ class ImageBuild(Strict):
     kit_dir: HomePath = Field(description="where the kit lives on the host")
     trial_container: ContainerName
     trial_port: Port
+
+
+class ModelFamily(Strict):
+    tool_format: ToolFormat = Field(description="the tool-call format the family's chat template makes models emit")
+    parsers: list[Word] = Field(min_length=1, description="vLLM --tool-call-parser values that read that format")
 
 
 class Quantization(Strict):
@@ -135,7 +144,7 @@ class Model(Strict):
     repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME")
     snapshot: Sha = Field(description="the snapshot commit sha under models--ORG--NAME/snapshots/")
     id: AbsPath = Field(description="the model id vLLM reports: CONTAINER_PATH/models--ORG--NAME/snapshots/SHA")
-    family: Identifier = Field(description="model family, e.g. gpt-oss or qwen3-coder-moe")
+    family: Identifier = Field(description="a key of model_families:, e.g. gpt-oss or qwen3-coder-moe")
     params_b: Positive = Field(description="total parameters, billions")
     active_params_b: Positive = Field(description="parameters active per token, billions")
     quantization: Word = Field(description="a key of quantizations:, e.g. MXFP4 or BF16")
@@ -143,9 +152,6 @@ class Model(Strict):
 
 class Speed(Strict):
     decode_tokens_per_s: Positive | None = Field(description="documented decode speed; null if not measured yet")
-
-
-ToolFormat = Literal["openai", "hermes", "qwen3-xml"]
 
 
 class ToolCalling(Strict):
@@ -179,6 +185,26 @@ def _check_arg(value: object) -> object:
 ServeArgValue = Annotated[object, AfterValidator(_check_arg)]
 
 
+class Worker(Strict):
+    host: Hostname = Field(description="the worker node's host name")
+    address: IPv4 = Field(description="the worker's address on the interconnect")
+    ssh: Ssh
+
+
+class Cluster(Strict):
+    """A system served by several GB10 machines with Ray, as vLLM documents for multi-node serving.
+    The system's host, ssh and container are the head node's; the API is served there."""
+
+    interface: Word = Field(description="the network interface of the interconnect (NCCL/Gloo), e.g. enp1s0f1np1")
+    head_address: IPv4 = Field(description="the head node's address on the interconnect")
+    ray_port: Port = 6379
+    workers: list[Worker] = Field(min_length=1)
+    tensor_parallel_size: Annotated[int, Field(ge=1)]
+    pipeline_parallel_size: Annotated[int, Field(ge=1)] = 1
+    ready_timeout_s: Annotated[int, Field(gt=0)] = Field(
+        default=600, description="how long the head waits for every node's GPU before it gives up")
+
+
 class System(Strict):
     name: str
     role: str
@@ -197,13 +223,16 @@ class System(Strict):
     service_dir: HomePath = Field(description="where docker-compose.yml lives on the host")
     vllm_args: dict[FlagName, ServeArgValue] = Field(default_factory=dict)
     load: Load
+    weights: Literal["nfs", "local"] = Field(
+        default="nfs", description="where the container reads weights: the NFS mount, or the host's pre-staged copy")
+    cluster: Cluster | None = None
 
 
 class OpenCode(Strict):
     config_path: HomePath
     provider_package: NpmPackage
     output_tokens: Annotated[int, Field(gt=0)]
-    systems: list[Identifier]
+    systems: list[Identifier] | None = Field(default=None, description="the systems to include; all if absent")
 
 
 class Clients(Strict):
@@ -228,6 +257,7 @@ class LabData(Strict):
     lab: Lab
     infrastructure: Infrastructure
     platforms: dict[Identifier, Platform]
+    model_families: dict[Identifier, ModelFamily]
     quantizations: dict[Word, Quantization]
     probe: Probe
     images: dict[Identifier, Image]

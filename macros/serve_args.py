@@ -27,6 +27,11 @@ def serve_flags(system: System) -> list[str]:
         flags.append("--enable-auto-tool-choice")
     if system.reasoning and system.reasoning.parser:
         flags += ["--reasoning-parser", system.reasoning.parser]
+    if system.cluster:
+        c = system.cluster
+        flags += ["--tensor-parallel-size", str(c.tensor_parallel_size),
+                  "--pipeline-parallel-size", str(c.pipeline_parallel_size),
+                  "--distributed-executor-backend", "ray"]
     return flags
 
 

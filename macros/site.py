@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-from .clients import opencode_config
 from .loader import DEFAULT_DATA, load
 from .render import SystemView
 
@@ -35,6 +32,3 @@ def define_env(env) -> None:
     env.variables["mount_command"] = mount_command(data)
     env.filters["num"] = lambda v: f"{v:g}"
 
-    @env.macro
-    def opencode_json() -> str:
-        return json.dumps(opencode_config(data), indent=2)

@@ -24,8 +24,8 @@ def macros_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 # What a site build needs, copied (links kept as links) so a test can change data without touching the repo.
-SITE_INPUTS = ["mkdocs.yml", "data", "macros", "templates", "docs", "systems", "vllm-gb10",
-               "STATUS.md", "CHANGELOG.md"]
+SITE_INPUTS = ["mkdocs.yml", "data", "macros", "templates", "docs", "overrides", "systems", "vllm-gb10",
+               "clients", "charts", "toolcalls", "probe", "STATUS.md", "CHANGELOG.md"]
 
 
 @pytest.fixture
@@ -34,6 +34,8 @@ def repo_copy(tmp_path: Path) -> Path:
     dest.mkdir()
     for name in SITE_INPUTS:
         src = ROOT / name
+        if not src.exists():
+            continue
         if src.is_dir() and not src.is_symlink():
             shutil.copytree(src, dest / name, symlinks=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
@@ -63,9 +65,8 @@ def lab(request):
         pytest.skip("the loopback lab is only started with --target lab")
     from doctests import lab_specs
     from lab.servers import running_lab
-    from macros.loader import load
 
-    specs, dropped = lab_specs.specs(load(), request.config.getoption("system") or None)
+    specs, dropped = lab_specs.lab_specs_for_session(ROOT, request.config.getoption("system") or None)
     for key, drops in dropped.items():
         for flag, why in drops:
             print(f"\nlab: {key}: dropped GPU-only flag {flag}: {why}")
@@ -103,3 +104,29 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.name == "test_doc_python.py":
+        from doctests.python_blocks import RenderedPythonBlocks
+
+        return RenderedPythonBlocks.from_parent(parent, path=module_path)
+    return None
+
+
+@pytest.fixture
+def documented_hosts(request, monkeypatch):
+    """In the lab, documented host names resolve to the lab's addresses for in-process code
+    (the python blocks), as the private /etc/hosts does for commands."""
+    if request.config.getoption("target") != "lab":
+        return
+    import socket
+
+    running = request.getfixturevalue("lab")
+    names = {name: spec.address for spec in running.specs for name in spec.host_names()}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real(names.get(host, host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

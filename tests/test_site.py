@@ -33,7 +33,9 @@ def test_every_section_page_exists(built_site):
              "maintenance/index.html", "changelog/index.html", "archive/index.html", "research/index.html"]
     for key in DATA.systems:
         pages += [f"systems/{key}/index.html", f"systems/{key}/QUICKSTART/index.html",
-                  f"systems/{key}/COMPOSE/index.html", f"systems/{key}/docker-compose.yml"]
+                  f"systems/{key}/COMPOSE/index.html", f"systems/{key}/CLIENTS/index.html",
+                  f"systems/{key}/docker-compose.yml"]
+    pages += ["clients/opencode.json"]
     missing = [p for p in pages if not (site / p).is_file()]
     assert not missing
 
@@ -81,8 +83,8 @@ def test_nav_lists_every_system(built_site):
 
 
 def test_site_name_is_the_lab_name():
-    import yaml
+    from mkdocs.utils.yaml import yaml_load
 
-    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "mkdocs.yml").read_text()
-                            .replace("!!python/name:", ""))
+    with open(Path(__file__).resolve().parent.parent / "mkdocs.yml", encoding="utf-8") as handle:
+        config = yaml_load(handle)
     assert config["site_name"] == DATA.lab.name

@@ -26,7 +26,7 @@ cases = {
  "duplicate-hostname": in_stella("    host: stella.home.arpa\n    port: 8000\n", "    host: pegasus.home.arpa\n    port: 8001\n"),
  "duplicate-container-name": in_stella("    container_name: qwen-coder\n", "    container_name: gpt-oss-120b\n"),
  "duplicate-ssh-alias": in_stella("      alias: stella-llm\n", "      alias: pegasus-llm\n"),
- "parser-format-mismatch": in_stella("      format: hermes\n      parser: hermes\n", "      format: hermes\n      parser: qwen3_coder\n"),
+ "parser-format-mismatch": in_stella("      format: qwen3-xml ", "      format: hermes "),
  "model-id-mismatch": in_stella("      snapshot: b2cff646eb4bb1d68355c01b18ae02e7cf42d120\n", "      snapshot: deadbeefdeadbeefdeadbeefdeadbeefdeadbeef\n"),
  "hostname-shell-injection": in_stella("    host: stella.home.arpa\n", "    host: \"stella.home.arpa; rm -rf ~\"\n"),
  "flag-value-command-substitution": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      kv-cache-dtype: \"$(reboot)\"\n"),
