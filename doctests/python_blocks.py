@@ -14,6 +14,7 @@ import pytest
 from pytest_markdown_docs.plugin import FenceSyntax, MarkdownInlinePythonItem, extract_fence_tests
 
 from . import fences, rendered
+from .report import REPORT
 
 
 class RenderedPythonBlocks(pytest.File):
@@ -24,6 +25,7 @@ class RenderedPythonBlocks(pytest.File):
             for test in extract_fence_tests(parser, fences.unwrap_containers(markdown), start_line_offset=0,
                                             source_path=Path(page), fence_syntax=FenceSyntax.superfences):
                 test = dataclasses.replace(test, fixture_names=[*test.fixture_names, "documented_hosts"])
+                REPORT.add_found(page)
                 # start_line is the first code line; the id names the fence line, like the shell blocks.
                 yield MarkdownInlinePythonItem.from_parent(self, name=f"{page}:{test.start_line}",
                                                            test_definition=test)

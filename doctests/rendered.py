@@ -14,6 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA_PAGES = ["README.md"]  # shown on the repository's front page, not in the site
+DOCS_URI: dict[str, str] = {}  # repository path -> the page's path under docs/ (filled by pages())
+LAST_PAGES: dict[str, str] = {}  # the pages the last pages() call returned
 
 
 def _repo_path(docs_uri: str) -> str:
@@ -37,8 +39,11 @@ def pages(root: Path = ROOT) -> dict[str, str]:
         for path in sorted(Path(tmp, "md").rglob("*.md")):
             uri = path.relative_to(Path(tmp, "md")).as_posix()
             out[_repo_path(uri)] = path.read_text(encoding="utf-8")
+            DOCS_URI[_repo_path(uri)] = uri
     for name in EXTRA_PAGES:
         out[name] = (root / name).read_text(encoding="utf-8")
+    LAST_PAGES.clear()
+    LAST_PAGES.update(out)
     return out
 
 

@@ -45,8 +45,11 @@ def outputs(data, root: Path = ROOT) -> tuple[dict[str, str], dict | None]:
     files = {}
     for key in data.systems:
         record = (status or {}).get("systems", {}).get(key)
-        files[f"charts/badge-{key}.svg"] = badge_svg(key, record["verdict"] if record else "unknown")
+        files[f"charts/badge-{key}.svg"] = MARK.format(STATUS_FILE) + badge_svg(key, record["verdict"] if record else "unknown")
     if history:
         for metric, title in CHARTS.items():
-            files[f"charts/{metric}.svg"] = svg_history(history, metric, title=title)
+            files[f"charts/{metric}.svg"] = MARK.format(HISTORY_FILE) + svg_history(history, metric, title=title)
     return files, status
+
+
+MARK = "<!-- DO NOT EDIT: generated from {} by `make generate` (macros/status.py); `make status` records a probe. -->\n"

@@ -28,20 +28,23 @@ SITE_INPUTS = ["mkdocs.yml", "data", "macros", "templates", "docs", "overrides",
                "clients", "charts", "toolcalls", "probe", "STATUS.md", "CHANGELOG.md"]
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    dest = tmp_path / "repo"
-    dest.mkdir()
+def copy_repo(dest: Path) -> Path:
+    """What a site build needs, copied to dest (links kept as links)."""
+    dest.mkdir(parents=True)
     for name in SITE_INPUTS:
         src = ROOT / name
         if not src.exists():
             continue
         if src.is_dir() and not src.is_symlink():
-            shutil.copytree(src, dest / name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(src, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, dest / name, follow_symlinks=False)
     return dest
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    return copy_repo(tmp_path / "repo")
 
 
 # --- doc-test and lab options -------------------------------------------------------------------
@@ -74,6 +77,32 @@ def lab(request):
         for note in running.notes:
             print(f"\nlab: {note}")
         yield running
+
+
+def pytest_runtest_logreport(report):
+    """Python blocks (pytest-markdown-docs items) count in the doc-block summary too."""
+    if not report.nodeid.startswith("tests/test_doc_python.py::"):
+        return
+    from doctests.report import REPORT
+
+    page = report.nodeid.split("::", 1)[1].rsplit(":", 1)[0]
+    if report.when == "call":
+        REPORT.record(page, "executed" if report.passed else "failed")
+    elif report.skipped:
+        REPORT.record(page, "skipped", report.nodeid, str(report.longrepr[-1]) if report.longrepr else "")
+    elif report.failed:
+        REPORT.record(page, "failed")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from doctests import rendered
+    from doctests.report import REPORT
+
+    if REPORT.done and rendered.DOCS_URI:
+        import datetime
+
+        REPORT.write_verified(ROOT / "test-results" / "verified.json", session.config.getoption("target"),
+                              rendered.LAST_PAGES, rendered.DOCS_URI, datetime.date.today().isoformat())
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

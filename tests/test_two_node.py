@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, SITE_INPUTS, macros_cli, run
+from conftest import BIN, ROOT, copy_repo, macros_cli, run
 from doctests import fences, static
 from doctests.run import LabTarget
 from macros.loader import load
@@ -23,14 +23,7 @@ SYSTEM = DATA.systems[KEY]
 @pytest.fixture(scope="module")
 def example_repo(tmp_path_factory) -> Path:
     """A copy of the repository whose data file is the example, generated and built."""
-    dest = tmp_path_factory.mktemp("two-node") / "repo"
-    dest.mkdir()
-    for name in SITE_INPUTS:
-        src = ROOT / name
-        if src.is_dir() and not src.is_symlink():
-            shutil.copytree(src, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists() or src.is_symlink():
-            shutil.copy2(src, dest / name, follow_symlinks=False)
+    dest = copy_repo(tmp_path_factory.mktemp("two-node") / "repo")
     shutil.copy(EXAMPLE, dest / "data" / "systems.yaml")
     result = macros_cli("generate", cwd=dest)
     assert result.returncode == 0, result.stderr
