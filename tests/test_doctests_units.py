@@ -59,3 +59,25 @@ def test_console_output_matching(expected, actual, ok):
 def test_console_needs_a_prompt():
     with pytest.raises(ValueError):
         console.parse("output without a command\n")
+
+
+def test_update_rewrites_shown_output_in_a_hand_written_page(tmp_path):
+    from doctests import rendered
+
+    page = tmp_path / "guide.md"
+    page.write_text("Intro\n\n1. Step:\n\n    ```console\n    $ echo hi\n    old output\n    ```\n")
+    block = fences.blocks("guide.md", page.read_text())[0]
+    steps = console.parse(block.code)
+    steps[0].expected = ["hi"]
+    rendered.update_console(block, console.render(steps), root=tmp_path)
+    assert page.read_text() == "Intro\n\n1. Step:\n\n    ```console\n    $ echo hi\n    hi\n    ```\n"
+
+
+def test_update_refuses_generated_pages(tmp_path):
+    from doctests import rendered
+
+    page = tmp_path / "gen.md"
+    page.write_text("<!-- DO NOT EDIT: generated from data/systems.yaml -->\n```console\n$ echo hi\nx\n```\n")
+    block = fences.blocks("gen.md", page.read_text())[0]
+    with pytest.raises(rendered.NotUpdatable, match="templates/"):
+        rendered.update_console(block, "$ echo hi\nhi\n", root=tmp_path)
