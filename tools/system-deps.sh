@@ -2,7 +2,7 @@
 # Install the Debian packages the test suite needs, only those missing. Root, or sudo when available.
 set -euo pipefail
 
-packages=(jq)
+packages=(jq chromium)   # chromium: the browser tests (tests/browser), driven by Playwright
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Site benchmark (`make bench`): build, serve-reload and generator times; results into docs/benchmarks.md.
+
+Usage:  python bench/site_bench.py [--sizes 20,200,400] [--reloads 5] [--full-nav] [--no-write]
+
+- Build: `mkdocs build --strict` of the bundled data and of synthetic labs (bench/synth.py: systems
+  cloned with new ids, hosts and containers into a temp copy of the repo, then `python -m macros
+  generate`), against a plain build of the same pages without the macros plugin: the pages as
+  macros rendered them (LABDOCS_RENDERED_DIR) in a docs dir of their own, same config otherwise.
+- Serve: `mkdocs serve` on a free loopback port in a temp copy; a value in data/systems.yaml changes,
+  the page is polled until the new value shows; repeated, median reported.
+- Generator: `python -m macros generate` for 200 systems.
+- Doc-tests and the lab's start: read from test-results/junit.xml / durations.txt when present.
+- --full-nav also builds with the whole navigation in every page (extra.nav_scope off), to show the
+  quadratic cost that nav_scope removes.
+
+Times of whole commands (process start included): wall clock, and CPU time (user + system), which
+other load on the machine disturbs less; comparisons and targets use CPU time. Below 100 systems each
+variant is built --repeat times (alternating) and the run with the least CPU time counts; larger labs
+are built once. Not a test: targets are reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synth import ROOT, copy_repo, make_lab  # noqa: E402
+
+BIN = Path(sys.executable).parent
+PAGE = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+TARGETS = {"overhead": 0.20, "build200": 10.0, "scale": 2.2, "reload": 2.0}
+LOAD0 = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+CPU: dict[float, float] = {}      # wall time of a run -> its CPU time (user + system), for the report
+
+
+def timed(argv: list[str], cwd: Path, env: dict | None = None, timeout: float = 3600) -> float:
+    """Wall-clock seconds of a command; its CPU seconds go to CPU (less sensitive to other load)."""
+    # (keyed by the wall time, a float unique enough within one run)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True,
+                            timeout=timeout)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed in {cwd}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    CPU[elapsed] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed
+
+
+def pages_of(site: Path) -> int:
+    return sum(1 for _ in site.rglob("index.html"))
+
+
+def plain_copy(lab: Path, rendered: Path, dest: Path) -> Path:
+    """The same site without the macros plugin: docs/ with links followed, pages as macros rendered them."""
+    shutil.copytree(lab, dest, symlinks=True, ignore=shutil.ignore_patterns("site", "site-*"))
+    shutil.rmtree(dest / "docs")
+    shutil.copytree(lab / "docs", dest / "docs", symlinks=False)
+    for md in rendered.rglob("*.md"):
+        shutil.copyfile(md, dest / "docs" / md.relative_to(rendered))
+    config = (dest / "mkdocs.yml").read_text()
+    without = re.sub(r"\n  - macros:\n(?:    .*\n|      .*\n|        .*\n)*", "\n", config)
+    if without == config:
+        raise RuntimeError("could not remove the macros plugin from mkdocs.yml")
+    (dest / "mkdocs.yml").write_text(without)
+    return dest
+
+
+def full_nav_copy(lab: Path, dest: Path) -> Path:
+    shutil.copytree(lab, dest, symlinks=True, ignore=shutil.ignore_patterns("site", "site-*"))
+    config = (dest / "mkdocs.yml").read_text()
+    (dest / "mkdocs.yml").write_text(config.replace("max_children: 12", "max_children: 1000000"))
+    return dest
+
+
+def best(runs: list[float]) -> float:
+    """The run with the least CPU time: the one least disturbed by other load."""
+    return min(runs, key=lambda wall: CPU[wall])
+
+
+def bench_build(work: Path, n: int | None, full_nav: bool, repeat: int) -> dict:
+    label = "bundled" if n is None else str(n)
+    lab = work / f"lab-{label}"
+    start = time.perf_counter()
+    make_lab(lab, n)
+    generate_s = time.perf_counter() - start if n is not None else None
+    rendered = work / f"rendered-{label}"
+    timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(lab / "site")], lab,
+          env={"LABDOCS_RENDERED_DIR": str(rendered)})
+    pages = pages_of(lab / "site")
+    plain = plain_copy(lab, rendered, work / f"plain-{label}")
+    macros_runs, plain_runs = [], []
+    for _ in range(repeat):               # alternate, so slow spells of other load hit both alike
+        macros_runs.append(timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(lab / "site")], lab))
+        plain_runs.append(timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(plain / "site")], plain))
+    macros_s, plain_s = best(macros_runs), best(plain_runs)
+    row = {"label": label, "systems": n, "pages": pages, "macros_s": macros_s, "plain_s": plain_s,
+           "generate_s": generate_s}
+    if full_nav and n is not None:
+        full = full_nav_copy(lab, work / f"fullnav-{label}")
+        row["full_nav_s"] = timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(full / "site")], full)
+    print(f"  {label:>7}: {pages} pages, macros {macros_s:.1f} s, plain {plain_s:.1f} s"
+          + (f", full nav {row['full_nav_s']:.1f} s" if "full_nav_s" in row else ""), flush=True)
+    shutil.rmtree(lab / "site", ignore_errors=True)
+    return row
+
+
+def generator_time(work: Path, n: int) -> float:
+    lab = work / f"lab-{n}"
+    if not lab.exists():
+        make_lab(lab, n)
+    # Rewrite every generated file: remove them, then generate (what a first `make generate` does).
+    shutil.rmtree(lab / "systems")
+    (lab / "systems").mkdir()
+    return timed([sys.executable, "-m", "macros", "generate"], lab)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def bench_serve(work: Path, reloads: int) -> list[float]:
+    lab = copy_repo(work / "serve")
+    data = lab / "data" / "systems.yaml"
+    text = data.read_text()
+    first = re.search(r"^systems:\n  ([a-z0-9-]+):\n(?:    .*\n)*?    role: (.*)$", text, re.M)
+    key, role = first.group(1), first.group(2)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/systems/{key}/"
+    proc = subprocess.Popen([str(BIN / "mkdocs"), "serve", "--dev-addr", f"127.0.0.1:{port}"], cwd=lab,
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    times = []
+    try:
+        deadline = time.monotonic() + 120
+        while role.replace("&", "&amp;") not in fetch(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("mkdocs serve did not come up")
+            time.sleep(0.2)
+        for i in range(reloads):
+            time.sleep(1.5)                          # let the watcher settle between changes
+            marker = f"Bench role {i} {int(time.time())}"
+            data.write_text(text.replace(f"    role: {role}\n", f"    role: {marker}\n", 1))
+            start = time.perf_counter()
+            while marker not in fetch(url):
+                if time.perf_counter() - start > 60:
+                    raise RuntimeError(f"change {i} not visible after 60 s")
+                time.sleep(0.05)
+            times.append(time.perf_counter() - start)
+            print(f"  reload {i + 1}: {times[-1]:.2f} s", flush=True)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return times
+
+
+def doc_test_times() -> list[str]:
+    """From the last `make test` (JUnit) or a --durations run, when present."""
+    lines = []
+    junit = ROOT / "test-results" / "junit.xml"
+    durations = ROOT / "test-results" / "durations.txt"
+    if junit.is_file():
+        try:
+            cases = ET.parse(junit).getroot().iter("testcase")
+            doc = [float(c.get("time", 0)) for c in cases if "test_doc_blocks" in (c.get("classname") or "")]
+        except ET.ParseError:
+            doc = []
+        if doc:
+            stamp = dt.datetime.fromtimestamp(junit.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+            lines.append(f"| Doc-tests (`tests/test_doc_blocks.py`, {len(doc)} blocks, lab start included) | "
+                         f"{sum(doc):.1f} s | from test-results/junit.xml of {stamp} |")
+    if durations.is_file():
+        setups = [float(m.group(1)) for m in re.finditer(r"^([\d.]+)s setup\s+tests/test_doc_blocks\.py",
+                                                          durations.read_text(), re.M)]
+        calls = [float(m.group(1)) for m in re.finditer(r"^([\d.]+)s call\s+tests/test_doc_blocks\.py",
+                                                         durations.read_text(), re.M)]
+        if setups:
+            lines.append(f"| Lab start (slowest doc-test set-up) | {max(setups):.1f} s | test-results/durations.txt |")
+        if calls:
+            lines.append(f"| Doc-tests with the lab up (sum of calls) | {sum(calls):.1f} s | test-results/durations.txt |")
+    if not lines:
+        lines = ["| Doc-tests with the lab up; the lab's start | not measured in this run | "
+                 "`.venv/bin/python -m pytest tests/test_doc_blocks.py --durations=0 "
+                 "--junitxml=test-results/junit.xml | tee test-results/durations.txt` |"]
+    return lines
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def report(rows: list[dict], gen200: float | None, reloads: list[float], full_nav: bool) -> str:
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True,
+                           text=True).stdout.strip()
+    out = [f"Run of {dt.date.today().isoformat()} on {os.cpu_count()} cores, Python {platform.python_version()}, "
+           f"commit {commit}{' with uncommitted changes' if dirty else ''} (`make bench`).", ""]
+    out += ["Times are wall clock, with the command's CPU time in brackets: other load on the machine inflates",
+            f"the first more than the second (load average at the start: {LOAD0}). Ratios use CPU time.", "",
+            "| Lab | Pages | mkdocs build (macros) | Plain build (no macros) | Macros add |"
+            + (" Whole nav in every page |" if full_nav else ""),
+            "|---|---:|---:|---:|---:|" + ("---:|" if full_nav else "")]
+    for r in rows:
+        name = "bundled data" if r["systems"] is None else f"{r['systems']} systems"
+        add = CPU[r["macros_s"]] / CPU[r["plain_s"]] - 1
+        line = (f"| {name} | {r['pages']} | {r['macros_s']:.1f} s ({CPU[r['macros_s']]:.1f}) | "
+                f"{r['plain_s']:.1f} s ({CPU[r['plain_s']]:.1f}) | {add:+.0%} |")
+        if full_nav:
+            line += (f" {r['full_nav_s']:.1f} s ({CPU[r['full_nav_s']]:.1f}) |" if "full_nav_s" in r else " |")
+        out.append(line)
+    by = {r["systems"]: r for r in rows}
+    out += ["", "| Target | Measured | |", "|---|---|---|"]
+    def add(r):
+        return CPU[r["macros_s"]] / CPU[r["plain_s"]] - 1
+    worst = max(rows, key=add)
+    out.append(f"| Macros add under 20% at every size (CPU time) | at most {add(worst):+.0%} ({worst['label']}) | "
+               f"{verdict(all(add(r) < TARGETS['overhead'] for r in rows))} |")
+    if 200 in by:
+        cpu200 = CPU[by[200]["macros_s"]]
+        out.append(f"| 200 systems build in under 10 s | {by[200]['macros_s']:.1f} s wall, {cpu200:.1f} s CPU | "
+                   f"{verdict(cpu200 < TARGETS['build200'])} |")
+    if 200 in by and 400 in by:
+        ratio = by[400]["macros_s"] / by[200]["macros_s"]
+        plain_ratio = by[400]["plain_s"] / by[200]["plain_s"]
+        cpu_ratio = CPU[by[400]["macros_s"]] / CPU[by[200]["macros_s"]]
+        line = (f"| 400 systems at most 2.2x the time of 200 | {ratio:.2f}x (CPU time: {cpu_ratio:.2f}x; "
+                f"plain: {plain_ratio:.2f}x")
+        if full_nav and "full_nav_s" in by[400] and "full_nav_s" in by[200]:
+            line += f"; whole nav in every page: {by[400]['full_nav_s'] / by[200]['full_nav_s']:.2f}x"
+        out.append(line + f") | {verdict(cpu_ratio <= TARGETS['scale'])} |")
+    if reloads:
+        med = statistics.median(reloads)
+        out.append(f"| A data change visible in under 2 s (`mkdocs serve`) | median {med:.2f} s of {len(reloads)} "
+                   f"(min {min(reloads):.2f}, max {max(reloads):.2f}) | {verdict(med < TARGETS['reload'])} |")
+    out += ["", "| Other timings | | |", "|---|---:|---|"]
+    if gen200 is not None:
+        out.append(f"| Generator, 200 systems (`python -m macros generate`) | {gen200:.1f} s | all files rewritten |")
+    out += doc_test_times()
+    return "\n".join(out)
+
+
+def write_results(section: str) -> None:
+    text = PAGE.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{PAGE}: markers {START} / {END} not found")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    PAGE.write_text(f"{head}{START}\n{section}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="20,200,400", help="synthetic lab sizes (systems)")
+    parser.add_argument("--reloads", type=int, default=5, help="serve reloads to time")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="builds per variant below 100 systems (the least CPU time counts)")
+    parser.add_argument("--full-nav", action="store_true", help="also build with the whole nav in every page")
+    parser.add_argument("--no-write", action="store_true", help="print the results, leave docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+
+    with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp:
+        work = Path(tmp)
+        print("build times:", flush=True)
+        rows = [bench_build(work, n, args.full_nav, args.repeat if (n or 0) < 100 else 1)
+                for n in [None, *sizes]]
+        print("generator, 200 systems:", flush=True)
+        gen200 = generator_time(work, 200)
+        print(f"  {gen200:.1f} s", flush=True)
+        print("serve reloads:", flush=True)
+        reloads = bench_serve(work, args.reloads) if args.reloads else []
+    section = report(rows, gen200, reloads, args.full_nav)
+    print("\n" + section)
+    if not args.no_write:
+        write_results(section)
+        print(f"\nwritten to {PAGE.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
