@@ -46,7 +46,7 @@ test: install system-deps ## Install everything and run the whole test suite (st
 	$(BIN)/python -m pytest $(JUNIT) $(PYTEST_ARGS)
 
 check-live: install system-deps ## Run the docs' blocks against the real hosts (SYSTEM=id, ALLOW_DISRUPTIVE=1)
-	$(BIN)/python -m pytest tests/test_doc_blocks.py --target live $(SYSTEM_ARGS) \
+	$(BIN)/python -m pytest tests/test_doc_blocks.py tests/test_doc_python.py --target live $(SYSTEM_ARGS) \
 		$(if $(ALLOW_DISRUPTIVE),--allow-disruptive) $(JUNIT) $(PYTEST_ARGS)
 
 status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id); write data/status.json, regenerate STATUS.md

@@ -73,12 +73,12 @@ def serve(directory: Path):
     return f"http://127.0.0.1:{server.server_address[1]}/", stop
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site_dir(tmp_path_factory) -> Path:
     return build_site(tmp_path_factory.mktemp("browser-site"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(site_dir):
     url, stop = serve(site_dir)
     try:
@@ -87,7 +87,7 @@ def base_url(site_dir):
         stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory):
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `make system-deps` (installs Debian's chromium), "
