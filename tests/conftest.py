@@ -73,10 +73,20 @@ def lab(request):
     for key, drops in dropped.items():
         for flag, why in drops:
             print(f"\nlab: {key}: dropped GPU-only flag {flag}: {why}")
+    import time
+
+    started = time.monotonic()
     with running_lab(specs, ROOT) as running:
+        LAB_TIMES["up"] = time.monotonic() - started
+        LAB_TIMES.update({f"  {name}": seconds for name, seconds in running.startup_seconds.items()})
         for note in running.notes:
             print(f"\nlab: {note}")
         yield running
+        running.sample_rss()
+        LAB_TIMES["peak_rss_gb"] = sum(running.peak_rss.values()) / 2**30  # all servers at once
+
+
+LAB_TIMES: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report):
@@ -108,6 +118,13 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from doctests.report import REPORT
 
+    if LAB_TIMES:
+        terminalreporter.section("loopback lab")
+        terminalreporter.write_line(f"lab up (venv, models, every server healthy) in {LAB_TIMES['up']:.0f} s; "
+                                    f"servers' peak RSS {LAB_TIMES.get('peak_rss_gb', 0):.1f} GiB")
+        for name, seconds in LAB_TIMES.items():
+            if name.startswith("  "):
+                terminalreporter.write_line(f"  {name.strip()}: healthy {seconds:.0f} s after start")
     lines = REPORT.lines(config.getoption("target"))
     if lines:
         terminalreporter.section("doc blocks")
