@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,23 +22,9 @@ def macros_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "macros", *args], cwd=cwd)
 
 
-# What a site build needs, copied (links kept as links) so a test can change data without touching the repo.
-SITE_INPUTS = ["mkdocs.yml", "data", "macros", "templates", "docs", "overrides", "systems", "vllm-gb10",
-               "clients", "charts", "toolcalls", "probe", "STATUS.md", "CHANGELOG.md"]
-
-
-def copy_repo(dest: Path) -> Path:
-    """What a site build needs, copied to dest (links kept as links)."""
-    dest.mkdir(parents=True)
-    for name in SITE_INPUTS:
-        src = ROOT / name
-        if not src.exists():
-            continue
-        if src.is_dir() and not src.is_symlink():
-            shutil.copytree(src, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name, follow_symlinks=False)
-    return dest
+# The repository without history, environments or build output, links kept as links (bench/synth.py).
+sys.path.insert(0, str(ROOT / "bench"))
+from synth import copy_repo  # noqa: E402
 
 
 @pytest.fixture
