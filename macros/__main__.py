@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import generate
 from .errors import DataInvalid
-from .loader import DEFAULT_DATA, ROOT, load, load_warnings
+from .loader import DEFAULT_DATA, ROOT, load_checked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,13 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT, help="where generated files go (default: the repo)")
     args = parser.parse_args(argv)
     try:
-        for warning in load_warnings(args.data):
+        data, warnings = load_checked(args.data)
+        for warning in warnings:
             print(warning, file=sys.stderr)
         if args.command == "validate":
-            data = load(args.data)
             print(f"{args.data}: ok ({len(data.systems)} systems)")
             return 0
-        plan = generate.plan(args.data, args.out)
+        plan = generate.plan(args.data, args.out, data)
     except DataInvalid as exc:
         print(exc, file=sys.stderr)
         print(f"\n{len(exc.errors)} error(s); nothing was written.", file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .loader import DEFAULT_DATA, ROOT, load
 from .render import render_all, source_name
+from .schema import LabData
 
 MARKER = "DO NOT EDIT: generated from"
 
@@ -43,8 +44,9 @@ def _owned_files(out_root: Path) -> set[str]:
     return owned
 
 
-def plan(data_path: Path = DEFAULT_DATA, out_root: Path = ROOT) -> Plan:
-    data = load(data_path)
+def plan(data_path: Path = DEFAULT_DATA, out_root: Path = ROOT, data: LabData | None = None) -> Plan:
+    """What generation would write; `data` saves a second parse when the caller already loaded it."""
+    data = data if data is not None else load(data_path)
     files = render_all(data, source_name(data_path))
     result = Plan(out_root, files)
     for rel, text in files.items():

@@ -89,6 +89,11 @@ def parse_yaml(path: Path):
 
 
 def load(path: Path | str = DEFAULT_DATA) -> LabData:
+    return load_checked(path)[0]
+
+
+def load_checked(path: Path | str = DEFAULT_DATA) -> tuple[LabData, list[DataError]]:
+    """The validated data and its warnings (legal but worth a look), from one parse of the file."""
     path = Path(path)
     shown = _display(path)
     tree = parse_yaml(path)
@@ -105,12 +110,6 @@ def load(path: Path | str = DEFAULT_DATA) -> LabData:
                 for loc, msg, hint in rules.check(data)]
     if problems:
         raise DataInvalid(problems)
-    return data
-
-
-def load_warnings(path: Path | str = DEFAULT_DATA) -> list[DataError]:
-    """Warnings for valid data, with the same file:line: key form as errors."""
-    path = Path(path)
-    data, tree = load(path), parse_yaml(path)
-    return [DataError(_display(path), line_of(tree, loc), key_path(loc), f"warning: {msg}", hint)
-            for loc, msg, hint in rules.warnings(data)]
+    warnings = [DataError(shown, line_of(tree, loc), key_path(loc), f"warning: {msg}", hint)
+                for loc, msg, hint in rules.warnings(data)]
+    return data, warnings

@@ -117,8 +117,7 @@ class SystemView:
         return script
 
 
-def system_outputs(data: LabData, source: str) -> dict[str, str]:
-    env = environment()
+def system_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, system in data.systems.items():
         view = SystemView(data, key, system)
@@ -141,7 +140,7 @@ def system_outputs(data: LabData, source: str) -> dict[str, str]:
 def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, str]:
     """Every generated file, path relative to the repository root -> text."""
     env = environment()
-    out = system_outputs(data, source)
+    out = system_outputs(env, data, source)
     views = [SystemView(data, k, s) for k, s in data.systems.items()]
     observed, status = status_outputs(data)
     out.update(observed)
