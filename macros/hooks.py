@@ -14,8 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from macros import generate  # noqa: E402
-
 _serving = False
 
 
@@ -26,6 +24,8 @@ def on_startup(command: str, dirty: bool) -> None:
 
 def on_pre_build(config) -> None:
     if _serving:
+        from macros import generate     # (here: a plain `mkdocs build` needs none of it)
+
         plan = generate.plan()
         if not plan.in_sync:
             generate.apply(plan)

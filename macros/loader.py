@@ -10,11 +10,8 @@ import re
 from pathlib import Path
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
 
-from . import rules
+from . import rules, yaml12
 from .errors import DataError, DataInvalid, _friendly, key_path
 from .schema import LabData
 
@@ -45,7 +42,9 @@ def _plain(node):
 
 
 def line_of(tree, loc: tuple) -> int | None:
-    """1-based line of the deepest key of `loc` present in the round-trip tree."""
+    """1-based line of the deepest key of `loc` present in the tree (libyaml nodes or ruamel's round trip)."""
+    if isinstance(tree, yaml12.yaml.Node):
+        return yaml12.line_of(tree, loc)
     line, node = None, tree
     for part in loc:
         try:
@@ -62,13 +61,21 @@ def line_of(tree, loc: tuple) -> int | None:
     return line
 
 
-def parse_yaml(path: Path):
+def parse_yaml(path: Path) -> tuple[object, dict]:
+    """(tree for line numbers, plain data). libyaml first; ruamel for what it rejects, to explain why."""
     shown = _display(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataInvalid([DataError(shown, None, "", f"cannot read the data file: {exc.strerror}",
                                      "pass an existing file with --data")]) from None
+    fast = yaml12.parse(text)
+    if fast is not None and isinstance(fast[1], dict):
+        return fast[0], _plain(fast[1])
+    from ruamel.yaml import YAML                       # (only here: its import alone takes 0.1 s)
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError
+
     try:
         tree = YAML(typ="rt").load(text)
     except DuplicateKeyError as exc:
@@ -85,7 +92,7 @@ def parse_yaml(path: Path):
     if not isinstance(tree, dict):
         raise DataInvalid([DataError(shown, 1, "", "expected a mapping at the top of the file",
                                      "start with `lab:`, `infrastructure:`, `systems:` ...")])
-    return tree
+    return tree, _plain(tree)
 
 
 def load(path: Path | str = DEFAULT_DATA) -> LabData:
@@ -96,9 +103,9 @@ def load_checked(path: Path | str = DEFAULT_DATA) -> tuple[LabData, list[DataErr
     """The validated data and its warnings (legal but worth a look), from one parse of the file."""
     path = Path(path)
     shown = _display(path)
-    tree = parse_yaml(path)
+    tree, plain = parse_yaml(path)
     try:
-        data = LabData.model_validate(_plain(tree))
+        data = LabData.model_validate(plain)
     except ValidationError as exc:
         errors = []
         for err in exc.errors(include_url=False):

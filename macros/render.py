@@ -4,6 +4,7 @@ templates/system/QUICKSTART.md.j2 -> systems/<id>/QUICKSTART.md, templates/STATU
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shlex
@@ -28,7 +29,10 @@ def _yaml_scalar(value: object) -> str:
     return json.dumps(value)
 
 
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    """One environment per process: `mkdocs serve` regenerates on every change, and compiling the
+    templates anew each time cost a fifth of a reload. Jinja checks each template's file for changes."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
@@ -93,7 +97,7 @@ class SystemView:
                   "--num-gpus=1", "--block"))
             for i, w in enumerate(c.workers if c else [], start=1)]
         self.nodes = [self.head, *self.workers]
-        from probe.speed import bandwidth_ceiling, describe_speed, pct_of
+        from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
         # Decode reads every active weight once per token: bandwidth over bytes per token bounds it.
         self.ceiling = bandwidth_ceiling(data, system)
@@ -127,7 +131,7 @@ def system_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[
             template = "system/docker-compose.worker.yml.j2"
             ctx["marker"] = marker(source, f"templates/{template}", "hash")
             out[f"systems/{key}/{node.compose_name}"] = env.get_template(template).render({**ctx, "node": node})
-        for name in ("docker-compose.yml", "README.md", "QUICKSTART.md", "COMPOSE.md", "CLIENTS.md", ".nav.yml"):
+        for name in ("docker-compose.yml", "README.md", "QUICKSTART.md", "COMPOSE.md", ".nav.yml"):
             template = f"system/{name}.j2"
             kind = "html" if name.endswith(".md") else "hash"
             ctx["marker"] = marker(source, f"templates/{template}", kind)

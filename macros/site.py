@@ -16,6 +16,20 @@ def mount_command(data) -> str:
     return f"sudo mount -t {nfs.fstype} {nfs.server}:{nfs.export} {nfs.mount_point} -o {','.join(nfs.options)}"
 
 
+def by_parser(views: list[SystemView]) -> list[dict]:
+    """Systems grouped by tool-call parser and format, in data order: what a client sees depends on
+    those two, not on the system, so pages show one example per group (a tab each) rather than one
+    per system, which a lab of many systems could neither read nor build quickly."""
+    groups: dict[tuple, dict] = {}
+    for v in views:
+        key = (v.s.tool_calling.parser, v.s.tool_calling.format, v.s.model.family)
+        groups.setdefault(key, {"v": v, "systems": []})["systems"].append(v)
+    for g in groups.values():
+        more = len(g["systems"]) - 1
+        g["label"] = g["v"].s.name + (f" and {more} more" if more else "")
+    return list(groups.values())
+
+
 def trim_blocks(env) -> None:
     """Same whitespace rules as the generator's templates, so `{% for %}` lines don't break tables.
     mkdocs-macros creates its Jinja environment after define_env, hence a per-page hook."""
@@ -28,6 +42,11 @@ def define_env(env) -> None:
     views = [SystemView(data, key, system) for key, system in data.systems.items()]
     env.variables["lab"] = data
     env.variables["views"] = views
+    env.variables["tool_groups"] = by_parser(views)
+    # Side-by-side tabs of every system only while the lab is small; above the size at which the
+    # sidebar stops listing every system (extra.nav_scope in mkdocs.yml), a table does the comparing.
+    scope = (env.conf.get("extra") or {}).get("nav_scope", {}).get("Systems", {})
+    env.variables["compare_tabs"] = len(views) <= int(scope.get("max_children", 12))
     env.variables["fstab_line"] = fstab_line(data)
     env.variables["mount_command"] = mount_command(data)
     env.filters["num"] = lambda v: f"{v:g}"

@@ -18,14 +18,24 @@ bandwidth_ceiling(data, system) -> dict | None                          decode c
 exit_code(records) -> 0 | 1
 """
 
-from .chart import svg_history
-from .run import Settings, live_urls, probe_all, probe_all_async, probe_system, status_document
-from .speed import bandwidth_ceiling, describe_speed
-from .store import append_history, load_history, load_status, write_status
-from .verdict import DRIFT_KINDS, exit_code
-
 __all__ = [
     "DRIFT_KINDS", "Settings", "append_history", "bandwidth_ceiling", "describe_speed", "exit_code",
     "live_urls", "load_history", "load_status", "probe_all", "probe_all_async", "probe_system",
     "status_document", "svg_history", "write_status",
 ]
+
+# Submodules load on first use: the site imports probe.ceiling and probe.store on every build, and
+# needs neither httpx nor the probe's network code for that.
+_HOME = {"svg_history": "chart", "Settings": "run", "live_urls": "run", "probe_all": "run",
+         "probe_all_async": "run", "probe_system": "run", "status_document": "run",
+         "bandwidth_ceiling": "ceiling", "describe_speed": "ceiling", "append_history": "store",
+         "load_history": "store", "load_status": "store", "write_status": "store", "DRIFT_KINDS": "verdict",
+         "exit_code": "verdict"}
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'probe' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)

@@ -58,7 +58,7 @@ def test_one_data_entry_adds_a_whole_system(repo_copy: Path):
     assert generated.returncode == 0, generated.stderr
     vega = repo_copy / "systems" / "vega"
     assert sorted(p.name for p in vega.iterdir()) == \
-        [".nav.yml", "CLIENTS.md", "COMPOSE.md", "QUICKSTART.md", "README.md", "docker-compose.yml"]
+        [".nav.yml", "COMPOSE.md", "QUICKSTART.md", "README.md", "docker-compose.yml"]
     assert "qwen-embed" in (vega / "docker-compose.yml").read_text()
     assert "vega.home.arpa" in (repo_copy / "STATUS.md").read_text()
     assert "http://vega.home.arpa:8000/v1" in (repo_copy / "clients" / "opencode.json").read_text()
@@ -71,7 +71,7 @@ def test_one_data_entry_adds_a_whole_system(repo_copy: Path):
     assert built.returncode == 0, built.stdout + built.stderr
     site = repo_copy / "site"
     for page in ("systems/vega/index.html", "systems/vega/QUICKSTART/index.html",
-                 "systems/vega/COMPOSE/index.html", "systems/vega/CLIENTS/index.html",
+                 "systems/vega/COMPOSE/index.html",
                  "systems/vega/docker-compose.yml"):
         assert (site / page).is_file(), page
     home = (site / "index.html").read_text()

@@ -36,7 +36,7 @@ def test_every_generated_file_opens_with_the_marker(rel: str):
 
 def test_each_system_gets_its_files():
     for key in DATA.systems:
-        for name in ("README.md", "QUICKSTART.md", "COMPOSE.md", "CLIENTS.md", "docker-compose.yml", ".nav.yml"):
+        for name in ("README.md", "QUICKSTART.md", "COMPOSE.md", "docker-compose.yml", ".nav.yml"):
             assert f"systems/{key}/{name}" in FILES
 
 

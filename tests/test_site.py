@@ -33,7 +33,7 @@ def test_every_section_page_exists(built_site):
              "maintenance/index.html", "changelog/index.html", "archive/index.html", "research/index.html"]
     for key in DATA.systems:
         pages += [f"systems/{key}/index.html", f"systems/{key}/QUICKSTART/index.html",
-                  f"systems/{key}/COMPOSE/index.html", f"systems/{key}/CLIENTS/index.html",
+                  f"systems/{key}/COMPOSE/index.html",
                   f"systems/{key}/docker-compose.yml"]
     pages += ["clients/opencode.json"]
     missing = [p for p in pages if not (site / p).is_file()]

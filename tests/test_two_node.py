@@ -98,7 +98,7 @@ def test_quickstart_brings_the_cluster_up_in_order(example_repo):
 def test_its_blocks_are_collected_and_pass_the_static_checks(example_repo):
     known = static.Known(DATA, example_repo)
     problems = []
-    for page in ("README.md", "QUICKSTART.md", "COMPOSE.md", "CLIENTS.md"):
+    for page in ("README.md", "QUICKSTART.md", "COMPOSE.md"):
         blocks = fences.blocks(f"systems/{KEY}/{page}", (example_repo / "systems" / KEY / page).read_text())
         for b in blocks:
             if b.lang in fences.SHELL and b.host_bound:

@@ -1,0 +1,69 @@
+"""The fast reader (libyaml, macros/yaml12.py) gives what ruamel gives: same values, same line numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from macros import loader, yaml12
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_FILES = [ROOT / "data" / "systems.yaml", *sorted((ROOT / "data" / "examples").glob("*.yaml")),
+              ROOT / "tests" / "valid" / "systems.yaml"]
+
+
+def _paths(value, prefix=()):
+    """Every key path of a plain tree, containers included."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+
+
+@pytest.mark.parametrize("path", DATA_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_same_values_and_lines_as_ruamel(path: Path):
+    text = path.read_text()
+    rt = YAML(typ="rt").load(text)
+    fast = yaml12.parse(text)
+    assert fast is not None, f"{path}: libyaml reader rejected a file ruamel reads"
+    node, data = fast
+    assert loader._plain(data) == loader._plain(rt)
+    paths = list(_paths(loader._plain(rt)))
+    assert len(paths) > 50
+    wrong = [p for p in paths if yaml12.line_of(node, p) != loader.line_of(rt, p)]
+    assert not wrong, f"line numbers differ for {wrong[:5]}"
+
+
+SCALARS = ["yes", "no", "on", "off", "y", "n", "Yes", "NO", "010", "0o10", "0x10", "0b101", "-0x1F", "1:30",
+           "1_000", ".inf", "-.Inf", "~", "null", "", "2026-11-25", "2026-11-25T01:02:03Z", "1e3", "1.5e-3",
+           "+12", ".5", "5.", "0.85", "True", "TRUE", "tRUE", "'0.85'", '"on"', "v0.15.1", "25.12-py3"]
+
+
+@pytest.mark.parametrize("scalar", SCALARS)
+def test_yaml_1_2_scalars(scalar: str):
+    """YAML 1.1 (PyYAML's default) reads `on` as true and `010` as 8; the data file is YAML 1.2."""
+    text = f"k: {scalar}\n"
+    expected = loader._plain(YAML(typ="rt").load(text))["k"]
+    got = loader._plain(yaml12.parse(text)[1])["k"]
+    # (ruamel's timestamp type is a datetime subclass)
+    assert got == expected and (isinstance(got, type(expected)) or isinstance(expected, type(got))), \
+        (scalar, got, expected)
+
+
+@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "a:\n  b: 1\n  b: 2\n", "a: [1, 2\n", "k: <<\n"])
+def test_left_to_ruamel(text: str):
+    """Duplicates and syntax errors go to ruamel, which reports them with a line (tests/invalid/)."""
+    assert yaml12.parse(text) is None
+
+
+def test_fast_reader_is_used(tmp_path: Path):
+    """The loader returns libyaml's node tree for a good file (the tree line numbers come from)."""
+    target = tmp_path / "systems.yaml"
+    target.write_text((ROOT / "data" / "systems.yaml").read_text())
+    tree, _ = loader.parse_yaml(target)
+    assert isinstance(tree, yaml12.yaml.Node)
