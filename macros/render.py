@@ -121,10 +121,10 @@ class SystemView:
         return script
 
 
-def system_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str, str]:
+def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemView], source: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for key, system in data.systems.items():
-        view = SystemView(data, key, system)
+    for view in views:
+        key, system = view.key, view.s
         ctx = {"lab": data, "v": view, "s": system, "source": source}
         ctx["provider_json"] = json.dumps({key: opencode_provider(data, key)}, indent=2)
         for node in view.workers:
@@ -144,14 +144,15 @@ def system_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[
 def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, str]:
     """Every generated file, path relative to the repository root -> text."""
     env = environment()
-    out = system_outputs(env, data, source)
     views = [SystemView(data, k, s) for k, s in data.systems.items()]
+    out = system_outputs(env, data, views, source)
     observed, status = status_outputs(data)
     out.update(observed)
-    for path, template in (("STATUS.md", "STATUS.md.j2"),):
+    for path, template in (("STATUS.md", "STATUS.md.j2"), ("systems/README.md", "systems/README.md.j2"),
+                           ("systems/.nav.yml", "systems/.nav.yml.j2")):
         ctx = {"lab": data, "views": views, "source": source, "status": status, "charts": CHARTS,
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
-               "marker": marker(source, f"templates/{template}", "html")}
+               "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
     out["clients/opencode.json"] = json.dumps(opencode_config(data), indent=2) + "\n"
     for image in data.images.values():

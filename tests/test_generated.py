@@ -40,6 +40,15 @@ def test_each_system_gets_its_files():
             assert f"systems/{key}/{name}" in FILES
 
 
+def test_the_systems_listing_has_every_system_in_data_order():
+    """systems/README.md is the Systems section's index page (and the large-lab sidebar's "All N")."""
+    listing = FILES["systems/README.md"]
+    rows = re.findall(r"^\| \[([^\]]+)\]\(([\w-]+)/README\.md\)", listing, re.M)
+    assert rows == [(s.name, key) for key, s in DATA.systems.items()]
+    nav = yaml.safe_load(FILES["systems/.nav.yml"])["nav"]
+    assert nav == ["README.md", *DATA.systems]
+
+
 def test_drift_is_reported_as_a_diff_and_nothing_is_written(repo_copy: Path):
     target = repo_copy / "systems" / "stella" / "docker-compose.yml"
     target.write_text(target.read_text().replace("restart: unless-stopped", "restart: always"))

@@ -28,7 +28,7 @@ def test_build_has_zero_warnings(built_site):
 
 def test_every_section_page_exists(built_site):
     site, _ = built_site
-    pages = ["index.html", "status/index.html", "infrastructure/index.html", "tool-calling/index.html",
+    pages = ["index.html", "status/index.html", "systems/index.html", "infrastructure/index.html", "tool-calling/index.html",
              "clients/index.html", "vllm-gb10/SETUP/index.html", "known-issues/index.html",
              "maintenance/index.html", "changelog/index.html", "archive/index.html", "research/index.html"]
     for key in DATA.systems:

@@ -34,15 +34,15 @@ def on_nav(nav, config, files):
                              if isinstance(s, Section) and s.title == title), (None, None))
         if section is None:
             raise PluginError(f"extra.nav_scope: no top-level navigation section titled {title!r}")
-        if len(section.children) <= int(opts.get("max_children", 12)):
-            continue
         listing = files.get_file_from_path(opts["listing"])
         if listing is None or listing.page is None:
             raise PluginError(f"extra.nav_scope.{title}.listing: {opts['listing']!r} is not a page")
-        label = opts.get("listing_title", "All {n}").format(n=len(section.children), title=title)
+        entries = [c for c in section.children if c is not listing.page]   # the listing may be the index page
+        if len(entries) <= int(opts.get("max_children", 12)):
+            continue
+        label = opts.get("listing_title", "All {n}").format(n=len(entries), title=title)
         _scoped[id(section)] = (section, Link(label, listing.page.url), pos)
-        log.info("navigation section %r (%d entries) is scoped to the current entry", title,
-                 len(section.children))
+        log.info("navigation section %r (%d entries) is scoped to the current entry", title, len(entries))
     return nav
 
 
@@ -50,7 +50,7 @@ def _scoped_view(section: Section, link: Link, page) -> object:
     inside = page                     # walk up from the page: O(depth), not O(entries)
     while inside is not None and inside.parent is not section:
         inside = inside.parent
-    if inside is None:
+    if inside is None or getattr(inside, "url", None) == link.url:   # elsewhere, or on the listing itself
         return Link(section.title, link.url)
     view = copy.copy(section)         # same title and parent; active state is per build, set by mkdocs
     view.children = [inside, link]

@@ -41,8 +41,10 @@ def test_navigation_reaches_every_page_of_a_system(tab, key):
     page = tab.page
     tab.goto("")
     nav = primary_nav(page)
-    nav.locator("label.md-nav__link", has_text="Systems").first.click()
-    system = nav.get_by_role("link", name=s.name, exact=True)
+    # "Systems" opens the list of all systems (the section's index page) and expands the section.
+    nav.get_by_role("link", name="Systems", exact=True).first.click()
+    page.wait_for_url(re.compile(r"/systems/$"))
+    system = primary_nav(page).get_by_role("link", name=s.name, exact=True)
     system.click()
     page.wait_for_url(re.compile(rf"/systems/{key}/$"))
     assert s.name in heading(page)
@@ -167,7 +169,7 @@ def test_dark_and_light_palettes_both_render(tab, screenshots):
 def test_screenshots_of_home_system_and_status(tab, screenshots):
     page = tab.page
     key = next(iter(DATA.systems))
-    for name, path in (("home", ""), (f"system-{key}", f"systems/{key}/"),
+    for name, path in (("home", ""), ("systems", "systems/"), (f"system-{key}", f"systems/{key}/"),
                        (f"compose-{key}", f"systems/{key}/COMPOSE/"), ("status", "status/")):
         tab.goto(path)
         page.screenshot(path=screenshots / f"{name}.png", full_page=True)

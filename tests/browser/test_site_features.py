@@ -45,7 +45,7 @@ def test_a_large_lab_keeps_the_sidebar_to_the_current_system(browser, large_lab)
         # Outside the systems, "Systems" is one link, to the page that lists them all.
         assert "Synthetic 0007" not in nav_links(page)
         page.locator(".md-sidebar--primary").get_by_role("link", name="Systems", exact=True).click()
-        page.wait_for_url(re.compile(r"/status/$"))
+        page.wait_for_url(re.compile(r"/systems/$"))
         page.locator("article").get_by_role("link", name="Synthetic 0007", exact=True).first.click()
         page.wait_for_url(re.compile(r"/systems/syn0007/$"))
 
@@ -58,7 +58,7 @@ def test_a_large_lab_keeps_the_sidebar_to_the_current_system(browser, large_lab)
         page.wait_for_url(re.compile(r"/systems/syn0007/QUICKSTART/$"))
         assert "Synthetic 0007" in page.locator("article h1").inner_text()
         page.locator(".md-sidebar--primary").get_by_role("link", name=f"All {LARGE} systems").click()
-        page.wait_for_url(re.compile(r"/status/$"))
+        page.wait_for_url(re.compile(r"/systems/$"))
         assert not tab.errors, tab.errors
     finally:
         context.close()
