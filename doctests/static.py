@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from macros.render import SystemView
+from macros.render import system_views
 from macros.schema import LabData
 
 from .fences import Block
@@ -42,7 +42,7 @@ class Known:
 
     def __init__(self, data: LabData, root: Path = ROOT):
         self.root = root
-        views = [SystemView(data, k, s) for k, s in data.systems.items()]
+        views = system_views(data)
         self.domain = data.infrastructure.dns.domain
         self.hosts = {v.s.host for v in views} | {data.infrastructure.nfs.server}
         self.endpoints = {f"{v.s.host}:{v.s.port}" for v in views}

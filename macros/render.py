@@ -121,6 +121,11 @@ class SystemView:
         return script
 
 
+def system_views(data: LabData) -> list[SystemView]:
+    """Every system's view, in data order."""
+    return [SystemView(data, key, system) for key, system in data.systems.items()]
+
+
 def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemView], source: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for view in views:
@@ -144,7 +149,7 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
 def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, str]:
     """Every generated file, path relative to the repository root -> text."""
     env = environment()
-    views = [SystemView(data, k, s) for k, s in data.systems.items()]
+    views = system_views(data)
     out = system_outputs(env, data, views, source)
     observed, status = status_outputs(data)
     out.update(observed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .loader import DEFAULT_DATA, load
-from .render import SystemView
+from .render import SystemView, system_views
 
 
 def fstab_line(data) -> str:
@@ -39,7 +39,7 @@ def trim_blocks(env) -> None:
 
 def define_env(env) -> None:
     data = load(DEFAULT_DATA)
-    views = [SystemView(data, key, system) for key, system in data.systems.items()]
+    views = system_views(data)
     env.variables["lab"] = data
     env.variables["views"] = views
     env.variables["tool_groups"] = by_parser(views)

@@ -18,12 +18,6 @@ bandwidth_ceiling(data, system) -> dict | None                          decode c
 exit_code(records) -> 0 | 1
 """
 
-__all__ = [
-    "DRIFT_KINDS", "Settings", "append_history", "bandwidth_ceiling", "describe_speed", "exit_code",
-    "live_urls", "load_history", "load_status", "probe_all", "probe_all_async", "probe_system",
-    "status_document", "svg_history", "write_status",
-]
-
 # Submodules load on first use: the site imports probe.ceiling and probe.store on every build, and
 # needs neither httpx nor the probe's network code for that.
 _HOME = {"svg_history": "chart", "Settings": "run", "live_urls": "run", "probe_all": "run",
@@ -31,6 +25,7 @@ _HOME = {"svg_history": "chart", "Settings": "run", "live_urls": "run", "probe_a
          "bandwidth_ceiling": "ceiling", "describe_speed": "ceiling", "append_history": "store",
          "load_history": "store", "load_status": "store", "write_status": "store", "DRIFT_KINDS": "verdict",
          "exit_code": "verdict"}
+__all__ = sorted(_HOME)
 
 
 def __getattr__(name: str):

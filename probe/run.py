@@ -16,7 +16,8 @@ from typing import Callable, Mapping
 import httpx
 
 from . import checks, toolformat
-from .speed import bandwidth_ceiling, describe_speed, pct_of, stream_chat
+from .ceiling import bandwidth_ceiling, describe_speed, pct_of
+from .speed import stream_chat
 from .verdict import decide
 
 # progress(system key, check name, check record) after each check finishes

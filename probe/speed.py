@@ -8,7 +8,6 @@ import time
 
 import httpx
 
-from .ceiling import bandwidth_ceiling, describe_speed, pct_of  # noqa: F401 (re-exported)
 from .transport import describe
 
 

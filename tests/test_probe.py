@@ -21,7 +21,7 @@ import probe_fakes as fakes
 from macros.loader import load
 from probe import metrics as pmetrics
 from probe.run import Settings, _speed_record, lab_parser_overrides
-from probe.speed import bandwidth_ceiling, describe_speed, pct_of
+from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
 from probe.store import append_history, history_entry, load_history, load_status, write_status
 from probe.verdict import decide
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import filecmp
 import re
-import shutil
 from pathlib import Path
 
 from conftest import BIN, ROOT, run
@@ -52,4 +51,3 @@ def test_speed_hooks_change_no_output(tmp_path: Path):
     index = tmp_path / "with" / "search" / "search_index.json"
     assert index.stat().st_size > 10_000
     assert not _differences(tmp_path / "with", tmp_path / "without")
-    shutil.rmtree(tmp_path)
