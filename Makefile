@@ -63,5 +63,5 @@ clean: ## Remove the built site and caches (keeps .venv and the lab)
 	rm -rf site .pytest_cache test-results
 
 .PHONY: bench
-bench: install ## Time site builds (bundled, 20/200/400 systems), serve reloads, generator; results into docs/benchmarks.md
+bench: install system-deps ## Time site builds (bundled, 20/200/400 systems), serve reloads, generator, doc-tests; results into docs/benchmarks.md
 	$(BIN)/python bench/site_bench.py $(BENCH_ARGS)

