@@ -63,6 +63,38 @@ def why_unreachable(code: str, outcome: Outcome, hosts: set[str]) -> str | None:
     return None
 
 
+# Exceptions (by class name, anywhere in the chain) that mean a python block could not reach a host.
+UNREACHABLE_EXC = {
+    "gaierror": "could not resolve the host name",
+    "ConnectionRefusedError": "connection refused",
+    "ConnectTimeout": "timed out",
+    "APITimeoutError": "timed out",
+    "TimeoutError": "timed out",
+    "ConnectError": "could not connect",
+    "APIConnectionError": "could not connect",
+    "URLError": "could not connect",
+}
+
+
+def _chain(exc: BaseException | None):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def why_unreachable_python(code: str, exc: BaseException, hosts: set[str]) -> str | None:
+    """The same explanation for a python block, from the exception it raised: the most specific cause
+    in the chain (the resolver's or the socket's error rather than the SDK's wrapper) counts."""
+    found = [next(UNREACHABLE_EXC[c.__name__] for c in type(e).__mro__ if c.__name__ in UNREACHABLE_EXC)
+             for e in _chain(exc) if any(c.__name__ in UNREACHABLE_EXC for c in type(e).__mro__)]
+    if not found:
+        return None
+    mentioned = sorted(h for h in hosts if h in code)
+    return f"could not reach {', '.join(mentioned) or 'the host'}: {found[-1]} ({type(exc).__name__})"
+
+
 class LabTarget:
     """Commands run on this machine, seeing the lab's private /etc/hosts."""
 

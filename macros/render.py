@@ -24,6 +24,14 @@ TEMPLATES = ROOT / "templates"
 GENERATOR = "make generate"
 
 
+def _decode_speed(check: dict) -> str | None:
+    """A probe's decode speed alone ('42 tok/s', with its share of the ceiling when compared);
+    its summary also carries TTFT, which the Status table shows in a column of its own."""
+    from probe.ceiling import describe_speed
+
+    return describe_speed(check.get("decode_tokens_per_s"), check.get("measured_pct_of_ceiling"))
+
+
 def _yaml_scalar(value: object) -> str:
     # JSON scalars are valid YAML flow scalars, and json.dumps quotes every string safely.
     return json.dumps(value)
@@ -45,6 +53,7 @@ def environment() -> jinja2.Environment:
     env.filters["q"] = lambda v: shlex.quote(str(v))
     env.filters["yaml"] = _yaml_scalar
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
+    env.filters["decode_speed"] = _decode_speed
     return env
 
 
@@ -102,7 +111,8 @@ class SystemView:
         # Decode reads every active weight once per token: bandwidth over bytes per token bounds it.
         self.ceiling = bandwidth_ceiling(data, system)
         documented = system.speed.decode_tokens_per_s
-        self.documented_speed = describe_speed(documented, pct_of(documented, self.ceiling)) or "not measured yet"
+        self.documented_pct = pct_of(documented, self.ceiling)
+        self.documented_speed = describe_speed(documented, self.documented_pct) or "not measured yet"
         self.head_script = self._head_script() if c else None
 
     def _head_script(self) -> str:

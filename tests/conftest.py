@@ -89,6 +89,27 @@ def pytest_runtest_logreport(report):
         REPORT.record(page, "failed")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A python block that could not reach its host says which host, as the shell blocks do."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.when == "call" and report.failed and call.excinfo
+            and item.nodeid.startswith("tests/test_doc_python.py::")):
+        return
+    from doctests import static
+    from doctests.run import why_unreachable_python
+    from macros.loader import load
+
+    why = why_unreachable_python(item.test_definition.source, call.excinfo.value, static.Known(load()).hosts)
+    if not why:
+        return
+    if isinstance(report.longrepr, str):        # pytest-markdown-docs reports failures as text
+        report.longrepr = f"{report.longrepr}\n{why}"
+    else:
+        report.longrepr.addsection("unreachable", why)
+
+
 def pytest_sessionfinish(session, exitstatus):
     from doctests import rendered
     from doctests.report import REPORT

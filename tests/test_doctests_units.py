@@ -81,3 +81,54 @@ def test_update_refuses_generated_pages(tmp_path):
     block = fences.blocks("gen.md", page.read_text())[0]
     with pytest.raises(rendered.NotUpdatable, match="templates/"):
         rendered.update_console(block, "$ echo hi\nhi\n", root=tmp_path)
+
+
+def _raised(call) -> BaseException:
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the exception is the subject here
+        return exc
+    raise AssertionError("the call did not fail")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]        # closed again when the block ends: nothing listens there
+
+
+HOSTS = {"pegasus.home.arpa", "stella.home.arpa"}
+
+
+def test_a_python_block_that_cannot_connect_names_its_host():
+    """Real failures from the SDK the pages use: the socket's refusal, wrapped by httpx and openai."""
+    from openai import OpenAI
+
+    from doctests.run import why_unreachable_python
+
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    exc = _raised(lambda: OpenAI(base_url=url, api_key="x", max_retries=0).models.list())
+    code = 'client = OpenAI(base_url="http://stella.home.arpa:8000/v1", api_key="not-needed")\n'
+    assert why_unreachable_python(code, exc, HOSTS) == (
+        "could not reach stella.home.arpa: connection refused (APIConnectionError)")
+
+
+def test_a_python_block_whose_host_does_not_resolve_says_so():
+    import httpx
+
+    from doctests.run import why_unreachable_python
+
+    exc = _raised(lambda: httpx.get("http://labdocs-test.invalid:8000/v1/models", timeout=5))  # RFC 6761
+    why = why_unreachable_python("httpx.get('http://pegasus.home.arpa:8000/v1/models')\n", exc, HOSTS)
+    assert why == "could not reach pegasus.home.arpa: could not resolve the host name (ConnectError)"
+
+
+def test_other_python_block_failures_are_not_called_unreachable():
+    from doctests.run import why_unreachable_python
+
+    def check():
+        assert ["a"] == ["b"]
+
+    assert why_unreachable_python("assert models == [...]\n", _raised(check), HOSTS) is None
