@@ -46,7 +46,7 @@ def test_the_systems_listing_has_every_system_in_data_order():
     rows = re.findall(r"^\| \[([^\]]+)\]\(([\w-]+)/README\.md\)", listing, re.M)
     assert rows == [(s.name, key) for key, s in DATA.systems.items()]
     nav = yaml.safe_load(FILES["systems/.nav.yml"])["nav"]
-    assert nav == ["README.md", *DATA.systems]
+    assert nav == [{"Systems": "README.md"}, *DATA.systems]
 
 
 def test_drift_is_reported_as_a_diff_and_nothing_is_written(repo_copy: Path):

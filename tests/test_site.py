@@ -40,6 +40,17 @@ def test_every_section_page_exists(built_site):
     assert not missing
 
 
+def test_every_page_has_a_title_of_its_own(built_site):
+    """Titles come from the nav or the page's heading, never from a file name ("Index", "Readme")."""
+    site, _ = built_site
+    titles = {str(page.relative_to(site)): re.search(r"<title>(.*?)</title>", page.read_text()).group(1)
+              for page in site.rglob("index.html")}
+    named_after_files = {page: title for page, title in titles.items()
+                         if re.match(r"(Index|Readme|README) -", title)}
+    assert not named_after_files
+    assert titles["systems/index.html"].startswith("Systems - ")
+
+
 def test_no_template_syntax_leaks_into_templated_pages(built_site):
     # Pages under docs/ are templates; generated files and the kit may show docker's own {{...}} formats.
     site, _ = built_site
