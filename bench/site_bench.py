@@ -41,8 +41,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from markdown_it import MarkdownIt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth import ROOT, copy_repo, make_lab  # noqa: E402
@@ -99,23 +100,12 @@ def full_nav_copy(lab: Path, dest: Path) -> Path:
     return dest
 
 
-FENCE = re.compile(r"\s*(`{3,}|~{3,})")
-
-
 def headings_only(text: str) -> str:
-    """A Markdown page cut down to its headings (outside code blocks): same title, anchors and TOC."""
-    kept, fence = [], None
-    for line in text.splitlines():
-        m = FENCE.match(line)
-        if m:
-            if fence is None:
-                fence = m.group(1)
-            elif m.group(1).startswith(fence) and not line.strip()[len(m.group(1)):]:
-                fence = None
-            continue
-        if fence is None and line.startswith("#"):
-            kept.append(line)
-    return "\n\n".join(kept) + "\n"
+    """A Markdown page cut down to its headings (as markdown-it finds them, not inside code blocks):
+    same title, anchors and TOC."""
+    lines = text.splitlines()
+    return "\n\n".join("\n".join(lines[t.map[0]:t.map[1]]) for t in MarkdownIt("commonmark").parse(text)
+                       if t.type == "heading_open") + "\n"
 
 
 def skeleton_copy(lab: Path, dest: Path) -> Path:
@@ -233,11 +223,12 @@ def run_doc_tests() -> str:
                              "--durations=0", "--durations-min=0"], cwd=ROOT, env=ENV, capture_output=True,
                             text=True, timeout=3600)
     wall = time.perf_counter() - start
+    output = (f"# {dt.datetime.now():%Y-%m-%d %H:%M}, exit {result.returncode}, wall {wall:.1f} s, "
+              f"lab venv {'reused' if reused else 'created'}\n{result.stdout}")
     DURATIONS.parent.mkdir(exist_ok=True)
-    DURATIONS.write_text(f"# {dt.datetime.now():%Y-%m-%d %H:%M}, exit {result.returncode}, wall {wall:.1f} s, "
-                         f"lab venv {'reused' if reused else 'created'}\n{result.stdout}")
+    DURATIONS.write_text(output)
     print(f"  exit {result.returncode} in {wall:.0f} s", flush=True)
-    return DURATIONS.read_text()
+    return output
 
 
 def doc_test_rows(output: str | None) -> list[str]:

@@ -52,14 +52,22 @@ def execute(argv: list[str], timeout: float, stdin: str | None = None, env: dict
     return Outcome(argv, code, out, err, time.monotonic() - start)
 
 
+def _mentioned(code: str, hosts: set[str]) -> list[str]:
+    return sorted(h for h in hosts if h in code)
+
+
+def _could_not_reach(code: str, hosts: set[str], why: str) -> str:
+    return f"could not reach {', '.join(_mentioned(code, hosts)) or 'the host'}: {why}"
+
+
 def why_unreachable(code: str, outcome: Outcome, hosts: set[str]) -> str | None:
     """'could not reach stella.home.arpa: connection refused' when that explains a failure."""
-    mentioned = sorted(h for h in hosts if h in code)
+    mentioned = _mentioned(code, hosts)
     if outcome.timed_out and mentioned:
         return f"no answer from {', '.join(mentioned)} before the timeout"
     for (tool, rc), meaning in UNREACHABLE.items():
         if outcome.returncode == rc and re.search(rf"\b{tool}\b", code):
-            return f"could not reach {', '.join(mentioned) or 'the host'}: {meaning} ({tool} exit {rc})"
+            return _could_not_reach(code, hosts, f"{meaning} ({tool} exit {rc})")
     return None
 
 
@@ -84,15 +92,16 @@ def _chain(exc: BaseException | None):
         exc = exc.__cause__ or exc.__context__
 
 
+def _meaning(exc: BaseException) -> str | None:
+    """What the exception's most specific listed class means (APITimeoutError before its base)."""
+    return next((UNREACHABLE_EXC[c.__name__] for c in type(exc).__mro__ if c.__name__ in UNREACHABLE_EXC), None)
+
+
 def why_unreachable_python(code: str, exc: BaseException, hosts: set[str]) -> str | None:
-    """The same explanation for a python block, from the exception it raised: the most specific cause
+    """The same explanation for a python block, from the exception it raised: the innermost cause
     in the chain (the resolver's or the socket's error rather than the SDK's wrapper) counts."""
-    found = [next(UNREACHABLE_EXC[c.__name__] for c in type(e).__mro__ if c.__name__ in UNREACHABLE_EXC)
-             for e in _chain(exc) if any(c.__name__ in UNREACHABLE_EXC for c in type(e).__mro__)]
-    if not found:
-        return None
-    mentioned = sorted(h for h in hosts if h in code)
-    return f"could not reach {', '.join(mentioned) or 'the host'}: {found[-1]} ({type(exc).__name__})"
+    found = [m for e in _chain(exc) if (m := _meaning(e))]
+    return _could_not_reach(code, hosts, f"{found[-1]} ({type(exc).__name__})") if found else None
 
 
 class LabTarget:

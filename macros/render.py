@@ -13,6 +13,8 @@ from pathlib import Path
 
 import jinja2
 
+from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
+
 from .clients import opencode_config, opencode_provider
 from .loader import ROOT
 from .schema import LabData, System
@@ -27,8 +29,6 @@ GENERATOR = "make generate"
 def _decode_speed(check: dict) -> str | None:
     """A probe's decode speed alone ('42 tok/s', with its share of the ceiling when compared);
     its summary also carries TTFT, which the Status table shows in a column of its own."""
-    from probe.ceiling import describe_speed
-
     return describe_speed(check.get("decode_tokens_per_s"), check.get("measured_pct_of_ceiling"))
 
 
@@ -106,13 +106,12 @@ class SystemView:
                   "--num-gpus=1", "--block"))
             for i, w in enumerate(c.workers if c else [], start=1)]
         self.nodes = [self.head, *self.workers]
-        from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
-
         # Decode reads every active weight once per token: bandwidth over bytes per token bounds it.
         self.ceiling = bandwidth_ceiling(data, system)
         documented = system.speed.decode_tokens_per_s
-        self.documented_pct = pct_of(documented, self.ceiling)
-        self.documented_speed = describe_speed(documented, self.documented_pct) or "not measured yet"
+        pct = pct_of(documented, self.ceiling)
+        self.documented_speed = describe_speed(documented, pct) or "not measured yet"
+        self.documented_vs_ceiling = describe_speed(documented, pct, (self.ceiling or {}).get("tokens_per_s"))
         self.head_script = self._head_script() if c else None
 
     def _head_script(self) -> str:

@@ -32,11 +32,14 @@ def pct_of(value: float | None, ceiling: dict | None) -> float | None:
     return round(100.0 * value / ceiling["tokens_per_s"], 1)
 
 
-def describe_speed(tokens_per_s: float | None, pct: float | None) -> str | None:
-    """'34 tok/s, 34% of the bandwidth ceiling'."""
+def describe_speed(tokens_per_s: float | None, pct: float | None, ceiling_tokens_per_s: float | None = None
+                   ) -> str | None:
+    """'34 tok/s, 34% of the bandwidth ceiling', or with the ceiling given: '..., 34% of the 100.8 tok/s
+    ceiling'."""
     if tokens_per_s is None:
         return None
     text = f"{tokens_per_s:.3g} tok/s" if tokens_per_s < 10 else f"{tokens_per_s:.0f} tok/s"
     if pct is not None:
-        text += f", {pct:.0f}% of the bandwidth ceiling"
+        ceiling = f"{ceiling_tokens_per_s:g} tok/s" if ceiling_tokens_per_s else "bandwidth"
+        text += f", {pct:.0f}% of the {ceiling} ceiling"
     return text

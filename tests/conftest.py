@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -89,6 +90,15 @@ def pytest_runtest_logreport(report):
         REPORT.record(page, "failed")
 
 
+@functools.cache
+def _documented_hosts() -> frozenset[str]:
+    """The data's host names, read once (only when a python block fails)."""
+    from doctests import static
+    from macros.loader import load
+
+    return frozenset(static.Known(load()).hosts)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A python block that could not reach its host says which host, as the shell blocks do."""
@@ -97,11 +107,9 @@ def pytest_runtest_makereport(item, call):
     if not (report.when == "call" and report.failed and call.excinfo
             and item.nodeid.startswith("tests/test_doc_python.py::")):
         return
-    from doctests import static
     from doctests.run import why_unreachable_python
-    from macros.loader import load
 
-    why = why_unreachable_python(item.test_definition.source, call.excinfo.value, static.Known(load()).hosts)
+    why = why_unreachable_python(item.test_definition.source, call.excinfo.value, _documented_hosts())
     if not why:
         return
     if isinstance(report.longrepr, str):        # pytest-markdown-docs reports failures as text
