@@ -263,6 +263,12 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def secs(wall: float) -> str:
+    """A run's wall time and (CPU time); two decimals for short builds, whose differences are small."""
+    digits = 2 if wall < 10 else 1
+    return f"{wall:.{digits}f} s ({CPU[wall]:.{digits}f})"
+
+
 def report(rows: list[dict], gen200: float | None, reloads: list[float], full_nav: bool,
            doc_output: str | None) -> str:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -280,11 +286,10 @@ def report(rows: list[dict], gen200: float | None, reloads: list[float], full_na
         name = "bundled data" if r["systems"] is None else f"{r['systems']} systems"
         add = CPU[r["macros_s"]] / CPU[r["plain_s"]] - 1
         extra = CPU[r["macros_s"]] - CPU[r["plain_s"]]
-        line = (f"| {name} | {r['pages']} | {r['macros_s']:.1f} s ({CPU[r['macros_s']]:.1f}) | "
-                f"{r['plain_s']:.1f} s ({CPU[r['plain_s']]:.1f}) | {add:+.0%} ({extra:+.1f} s) | "
-                f"{r['skeleton_s']:.1f} s ({CPU[r['skeleton_s']]:.1f}) |")
+        line = (f"| {name} | {r['pages']} | {secs(r['macros_s'])} | {secs(r['plain_s'])} | "
+                f"{add:+.0%} ({extra:+.2f} s) | {secs(r['skeleton_s'])} |")
         if full_nav:
-            line += (f" {r['full_nav_s']:.1f} s ({CPU[r['full_nav_s']]:.1f}) |" if "full_nav_s" in r else " |")
+            line += (f" {secs(r['full_nav_s'])} |" if "full_nav_s" in r else " |")
         out.append(line)
     by = {r["systems"]: r for r in rows}
     out += ["", "| Target | Measured | |", "|---|---|---|"]
@@ -330,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="20,200,400", help="synthetic lab sizes (systems)")
     parser.add_argument("--reloads", type=int, default=5, help="serve reloads to time")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=7,
                         help="builds per variant below 100 systems (the least CPU time counts)")
     parser.add_argument("--repeat-large", type=int, default=2, help="builds per variant from 100 systems")
     parser.add_argument("--full-nav", action="store_true", help="also build with the whole nav in every page")

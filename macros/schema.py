@@ -34,7 +34,9 @@ ToolFormat = Literal["openai", "hermes", "qwen3-xml"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validator is built once, for LabData when it first validates, instead of once
+    # per class at import (which built the nested models' schemas again inside each parent).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Lab(Strict):
