@@ -269,6 +269,11 @@ def secs(wall: float) -> str:
     return f"{wall:.{digits}f} s ({CPU[wall]:.{digits}f})"
 
 
+def macros_add(row: dict) -> float:
+    """What the macros add to the plain build of the same pages, as a share of its CPU time."""
+    return CPU[row["macros_s"]] / CPU[row["plain_s"]] - 1
+
+
 def report(rows: list[dict], gen200: float | None, reloads: list[float], full_nav: bool,
            doc_output: str | None) -> str:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -284,20 +289,17 @@ def report(rows: list[dict], gen200: float | None, reloads: list[float], full_na
             "|---|---:|---:|---:|---:|---:|" + ("---:|" if full_nav else "")]
     for r in rows:
         name = "bundled data" if r["systems"] is None else f"{r['systems']} systems"
-        add = CPU[r["macros_s"]] / CPU[r["plain_s"]] - 1
         extra = CPU[r["macros_s"]] - CPU[r["plain_s"]]
         line = (f"| {name} | {r['pages']} | {secs(r['macros_s'])} | {secs(r['plain_s'])} | "
-                f"{add:+.0%} ({extra:+.2f} s) | {secs(r['skeleton_s'])} |")
+                f"{macros_add(r):+.0%} ({extra:+.2f} s) | {secs(r['skeleton_s'])} |")
         if full_nav:
             line += (f" {secs(r['full_nav_s'])} |" if "full_nav_s" in r else " |")
         out.append(line)
     by = {r["systems"]: r for r in rows}
     out += ["", "| Target | Measured | |", "|---|---|---|"]
-    def add(r):
-        return CPU[r["macros_s"]] / CPU[r["plain_s"]] - 1
-    worst = max(rows, key=add)
-    out.append(f"| Macros add under 20% at every size (CPU time) | at most {add(worst):+.0%} ({worst['label']}) | "
-               f"{verdict(all(add(r) < TARGETS['overhead'] for r in rows))} |")
+    worst = max(rows, key=macros_add)
+    out.append(f"| Macros add under 20% at every size (CPU time) | at most {macros_add(worst):+.0%} "
+               f"({worst['label']}) | {verdict(macros_add(worst) < TARGETS['overhead'])} |")
     if 200 in by:
         cpu200 = CPU[by[200]["macros_s"]]
         out.append(f"| 200 systems build in under 10 s | {by[200]['macros_s']:.1f} s wall, {cpu200:.1f} s CPU "
