@@ -98,5 +98,6 @@ class Procedure:
         tries = max(1, view.wait_seconds // 10)
         health = f"curl -fsS --max-time 5 {view.api_base}/health"
         self.wait_tries = tries
+        self.wait_timeout = tries * 15 + 15   # the doc-tests' limit for the block: each try is 5 s + 10 s at most
         self.wait = (f"for _ in $(seq {tries}); do {health} && break; sleep 10; done; "
                      f"{health} && echo healthy")
