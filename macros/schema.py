@@ -128,6 +128,8 @@ class Probe(Strict):
     prompt: str
     max_tokens: Annotated[int, Field(gt=0)]
     tolerances: Tolerances
+    stale_after_hours: Positive = Field(
+        description="an observation older than this is shown as stale, e.g. 36 for a nightly probe")
 
 
 class Image(Strict):
