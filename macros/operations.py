@@ -22,6 +22,27 @@ TIMESTAMP = "$(date -u +%Y%m%dT%H%M%SZ)"     # expands on the host
 DROP_PAGE_CACHE = "sudo sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'"
 
 
+def fstab_line(data: LabData) -> str:
+    nfs = data.infrastructure.nfs
+    return f"{nfs.server}:{nfs.export} {nfs.mount_point} {nfs.fstype} {','.join(nfs.options)} 0 0"
+
+
+def mount_command(data: LabData) -> str:
+    nfs = data.infrastructure.nfs
+    return f"sudo mount -t {nfs.fstype} {nfs.server}:{nfs.export} {nfs.mount_point} -o {','.join(nfs.options)}"
+
+
+def boot_unit_name(key: str) -> str:
+    return f"vllm-{key}.service"
+
+
+def compose_location(service_dir: str) -> tuple[str, str]:
+    """(WorkingDirectory, compose file relative to it) for systemd, which takes `~` alone, not `~/dir`."""
+    if service_dir.startswith("~/"):
+        return "~", f"{service_dir[2:].rstrip('/')}/docker-compose.yml"
+    return service_dir, "docker-compose.yml"
+
+
 def restart_policy(data: LabData) -> str:
     return f"on-failure:{data.infrastructure.container.restart_max_retries}"
 
@@ -93,6 +114,20 @@ class Procedure:
         self.restore = restore_last_good(d)
         self.restore_worker = {w.ssh_alias: over_ssh(w.ssh_alias, restore_last_good(d)) for w in view.workers}
         self.last_good, self.last_good_image, self.backups = LAST_GOOD, LAST_GOOD_IMAGE, BACKUP_GLOB
+        # Start at boot, only once the weights' directory is mounted (fstab mounts the share with nofail).
+        self.unit = boot_unit_name(view.key)
+        self.unit_workdir, self.unit_compose_file = compose_location(d)
+        self.fstab_line = fstab_line(data)
+        self.install_unit = (f"sudo install -m 644 {d}/{self.unit} /etc/systemd/system/{self.unit} "
+                             f"&& sudo systemctl daemon-reload && sudo systemctl enable {self.unit}")
+        mount_point = data.infrastructure.nfs.mount_point
+        mount_unit = f'"$(systemd-escape -p --suffix=mount {mount_point})"'
+        self.check_boot = f"systemctl is-active {self.unit}" if s.weights == "local" else (
+                           f"findmnt -t {data.infrastructure.nfs.fstype} {mount_point} >/dev/null "
+                           f"&& mounted=$(systemctl show -P ActiveEnterTimestampMonotonic {mount_unit}) "
+                           f"&& started=$(systemctl show -P ExecMainStartTimestampMonotonic {self.unit}) "
+                           f'&& [ "$mounted" -gt 0 ] && [ "$started" -ge "$mounted" ] '
+                           f'&& echo "{self.unit} started after {mount_point} was mounted"')
         # The bounded wait for /health, from the workstation: curl's own time limit and a counted loop
         # (a stock Mac has no GNU timeout).
         tries = max(1, view.wait_seconds // 10)

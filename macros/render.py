@@ -154,6 +154,9 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
             if name == "COMPOSE.md":
                 ctx["compose_texts"] = {n.compose_name: out[f"systems/{key}/{n.compose_name}"] for n in view.nodes}
             out[f"systems/{key}/{name}"] = env.get_template(template).render(ctx)
+        template = "system/vllm.service.j2"
+        ctx["marker"] = marker(source, f"templates/{template}", "hash")
+        out[f"systems/{key}/{view.ops.unit}"] = env.get_template(template).render(ctx)
     return out
 
 

@@ -4,6 +4,7 @@ file, a page-cache drop and a free-memory check before every start, read the way
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -99,3 +100,100 @@ def test_the_memory_prerequisite_reads_memfree_against_what_vllm_asks(util):
         assert result.returncode == 1 and "not enough free memory" in result.stdout
     if util == 0.05 and _meminfo_kib("MemFree") > 0.2 * _meminfo_kib("MemTotal"):
         assert result.returncode == 0, result.stdout
+
+
+# --- pruning keeps what rollback needs -------------------------------------------------------------
+
+@pytest.mark.parametrize("code, refused", [
+    ("docker image prune -a -f", True),
+    ("docker image prune -af", True),
+    ("docker system prune --all --force", True),
+    ("docker image rm vllm-gb10:v0.15.1-pytorch25.12", True),
+    ("docker image prune -f", False),
+    ("docker image rm vllm-gb10:v0.14.0-old", False),
+])
+def test_the_prune_rule_refuses_deleting_rollback_images(code, refused):
+    from doctests import static
+
+    block = fences.Block("p.md", 3, "bash", code + "\n", {"on": "any"})
+    problems = static.deletes_rollback_images(block, "# P\n\n```bash\n" + code + "\n```\n", static.Known(load()))
+    assert bool(problems) == refused, problems
+
+
+@pytest.mark.parametrize("above, refused", [("Reclaim the cache.", True),
+                                            ("Reclaim the cache; the next build takes 45-90 min again.", False)])
+def test_a_build_cache_prune_must_say_its_cost(above, refused):
+    from doctests import static
+
+    page = f"# P\n\n{above}\n\n```bash {{on=any disruptive=true}}\ndocker builder prune -f\n```\n"
+    block = fences.blocks("p.md", page)[0]
+    assert bool(static.deletes_rollback_images(block, page, static.Known(load()))) == refused
+
+
+# --- start after storage ---------------------------------------------------------------------------
+
+def _unit(text: str) -> dict[str, dict[str, str]]:
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str
+    parser.read_string(text)
+    return {s: dict(parser[s]) for s in parser.sections()}
+
+
+def test_each_system_has_a_boot_unit_that_waits_for_its_weights():
+    from macros.operations import boot_unit_name
+    from macros.render import system_views
+
+    for name, (data, files) in RENDERED.items():
+        nfs = data.infrastructure.nfs
+        for view in system_views(data):
+            unit = _unit(files[f"systems/{view.key}/{boot_unit_name(view.key)}"])
+            assert unit["Unit"]["RequiresMountsFor"] == view.models_source, (name, view.key)
+            assert "docker.service" in unit["Unit"]["Requires"] and "docker.service" in unit["Unit"]["After"]
+            workdir, ws = unit["Service"]["WorkingDirectory"], unit["Service"]["ExecStart"]
+            compose = re.fullmatch(r"/usr/bin/docker compose -f (\S+) up -d", ws).group(1)
+            assert f"{workdir}/{compose}" == f"{view.s.service_dir}/docker-compose.yml"
+            assert unit["Service"]["User"] == view.s.ssh.user
+            page = files[f"systems/{view.key}/QUICKSTART.md"]
+            if view.s.weights == "nfs":
+                # the fstab line it depends on is shown, mounts that directory, and says nofail
+                [line] = [ln for ln in page.splitlines() if ln.startswith(f"{nfs.server}:{nfs.export} ")]
+                assert line.split()[1] == view.models_source and "nofail" in line.split()[3]
+            assert f"systemctl enable {boot_unit_name(view.key)}" in page
+
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+@pytest.fixture(scope="module")
+def systemd_root(tmp_path_factory):
+    """A root for `systemd-analyze verify`: systemd's own units, docker's unit and client where the
+    generated unit expects them (this machine runs no docker service)."""
+    if not SYSTEMD_ANALYZE:
+        pytest.fail("systemd-analyze is missing: `make system-deps` installs systemd", pytrace=False)
+    root = tmp_path_factory.mktemp("systemd-root")
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/docker").write_text("#!/bin/sh\n")
+    (root / "usr/bin/docker").chmod(0o755)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / "etc/systemd/system/docker.service").write_text("[Service]\nExecStart=/usr/bin/docker\n")
+    return root
+
+
+def _verify(root, name: str, text: str) -> subprocess.CompletedProcess:
+    (root / "etc/systemd/system" / name).write_text(text)
+    return subprocess.run([SYSTEMD_ANALYZE, "verify", "--man=no", f"--root={root}", f"/etc/systemd/system/{name}"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_boot_units_pass_systemd_analyze_verify(systemd_root):
+    for name, (data, files) in RENDERED.items():
+        for path, text in files.items():
+            if path.endswith(".service"):
+                result = _verify(systemd_root, path.rsplit("/", 1)[1], text)
+                assert result.returncode == 0 and not result.stderr.strip(), (name, path, result.stderr)
+    typo = RENDERED["systems.yaml"][1]["systems/stella/vllm-stella.service"].replace("RequiresMountsFor", "RequiresMountFor")
+    result = _verify(systemd_root, "typo.service", typo)
+    assert "Unknown key 'RequiresMountFor'" in result.stderr  # the check can fail
