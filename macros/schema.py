@@ -12,8 +12,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from .safe import (
-    CHECKS, AbsPath, ContainerName, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef, IPv4,
-    NpmPackage, Sha, Url, Word,
+    CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
+    IPv4, NpmPackage, SecretName, Sha, Url, Word,
 )
 
 
@@ -263,6 +263,41 @@ class Reference(Strict):
     url: Url
 
 
+# Where each forge reads workflow files, and which run number its run pages are addressed by.
+FORGES = {"forgejo": (".forgejo/workflows", "run_number"), "gitea": (".gitea/workflows", "run_number"),
+          "github": (".github/workflows", "run_id")}
+
+
+class Runner(Strict):
+    runs_on: list[Word] = Field(min_length=1, description="the runner labels a job asks for, e.g. [self-hosted, lab]")
+
+
+class ScheduledStatus(Runner):
+    schedule: Cron = Field(description="when the status job runs: a cron line in UTC, e.g. '0 3 * * *'")
+    branch: Word = Field(description="the branch the bot commits the status files to, e.g. main")
+    timeout_minutes: Annotated[int, Field(gt=0)] = Field(description="the job's time limit, minutes")
+
+
+class Bot(Strict):
+    name: Identifier = Field(description="the git author name of the status commits, e.g. labdocs-bot")
+    email: Email = Field(description="the git author e-mail of the status commits")
+
+
+class CiSecrets(Strict):
+    push_token: SecretName = Field(description="the secret holding a token of the bot's account that may push")
+
+
+class Ci(Strict):
+    """The lab's own CI: workflow files in GitHub Actions syntax, which Forgejo and Gitea also read."""
+
+    forge: Literal["forgejo", "gitea", "github"] = Field(
+        description="where the workflow files go (.forgejo/, .gitea/ or .github/workflows) and how run pages are addressed")
+    test: Runner
+    status: ScheduledStatus
+    bot: Bot
+    secrets: CiSecrets
+
+
 class LabData(Strict):
     lab: Lab
     infrastructure: Infrastructure
@@ -275,3 +310,4 @@ class LabData(Strict):
     clients: Clients
     known_issues: list[KnownIssue] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
+    ci: Ci | None = Field(default=None, description="the lab's CI workflows; none are generated without it")
