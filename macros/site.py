@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .loader import DEFAULT_DATA, load
 from .render import SystemView, system_views
+from .render import attribute
 
 
 def fstab_line(data) -> str:
@@ -50,4 +51,5 @@ def define_env(env) -> None:
     env.variables["fstab_line"] = fstab_line(data)
     env.variables["mount_command"] = mount_command(data)
     env.filters["num"] = lambda v: f"{v:g}"
+    env.filters["attribute"] = attribute
 
