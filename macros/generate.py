@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .loader import DEFAULT_DATA, ROOT, load
 from .render import render_all, source_name
-from .schema import LabData
+from .schema import FORGES, LabData
 
 MARKER = "DO NOT EDIT: generated from"
 
@@ -31,9 +31,11 @@ class Plan:
 
 
 def _owned_files(out_root: Path) -> set[str]:
-    """Generated files already on disk (they carry the marker), to find ones left by a removed system."""
+    """Generated files already on disk (they carry the marker), to find ones left by a removed system
+    or charts left without a history."""
     owned = set()
-    for path in (out_root / "systems").glob("*/*"):
+    workflows = [path for folder, _ in FORGES.values() for path in (out_root / folder).glob("*.yml")]
+    for path in [*(out_root / "systems").glob("*/*"), *(out_root / "charts").glob("*.svg"), *workflows]:
         if path.is_file() or path.name.startswith("."):
             try:
                 head = path.read_text(encoding="utf-8")[:400]

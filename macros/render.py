@@ -18,7 +18,8 @@ from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
 from .clients import opencode_config, opencode_provider
 from .loader import ROOT
-from .schema import LabData, System
+from .operations import Procedure
+from .schema import FORGES, LabData, System
 from .serve_args import serve_argv
 from .status import CHARTS
 from .status import outputs as status_outputs
@@ -133,6 +134,7 @@ class SystemView:
         self.documented_speed = describe_speed(documented, pct) or "not measured yet"
         self.documented_vs_ceiling = describe_speed(documented, pct, (self.ceiling or {}).get("tokens_per_s"))
         self.head_script = self._head_script() if c else None
+        self.ops = Procedure(data, self)
 
     def _head_script(self) -> str:
         """Start Ray's head, wait (bounded) until every node's GPU has joined, then serve."""
@@ -172,6 +174,9 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
             if name == "COMPOSE.md":
                 ctx["compose_texts"] = {n.compose_name: out[f"systems/{key}/{n.compose_name}"] for n in view.nodes}
             out[f"systems/{key}/{name}"] = env.get_template(template).render(ctx)
+        template = "system/vllm.service.j2"
+        ctx["marker"] = marker(source, f"templates/{template}", "hash")
+        out[f"systems/{key}/{view.ops.unit}"] = env.get_template(template).render(ctx)
     return out
 
 
@@ -188,6 +193,7 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
+    out.update(ci_outputs(env, data, source))
     out["clients/opencode.json"] = json.dumps(opencode_config(data), indent=2) + "\n"
     for image in data.images.values():
         if image.build:
@@ -195,6 +201,24 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
             ctx = {"lab": data, "image": image, "b": image.build, "platform": data.platforms[image.build.platform],
                    "marker": marker(source, f"templates/{template}", "hash")}
             out["vllm-gb10/build.env"] = env.get_template(template).render(ctx)
+    return out
+
+
+def ci_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str, str]:
+    """The CI workflows, in the folder the data's forge reads. Expressions are the forges' own syntax,
+    built here so that the templates hold no `${{ }}` and data values reach them only as YAML scalars."""
+    if data.ci is None:
+        return {}
+    folder, run_field = FORGES[data.ci.forge]
+    ctx = {"lab": data, "ci": data.ci,
+           "run_url_expression": "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.%s }}" % run_field,
+           "token_expression": "${{ secrets.%s }}" % data.ci.secrets.push_token,
+           "always_expression": "${{ !cancelled() }}"}
+    out = {}
+    for name in ("test.yml", "status.yml"):
+        template = f"workflows/{name}.j2"
+        ctx["marker"] = marker(source, f"templates/{template}", "hash")
+        out[f"{folder}/{name}"] = env.get_template(template).render(ctx)
     return out
 
 

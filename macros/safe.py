@@ -161,6 +161,24 @@ NpmPackage = _pattern_type(
     "an npm package name such as @scope/name",
     "@ai-sdk/openai-compatible",
 )
+Cron = _pattern_type(
+    "cron_schedule",
+    r"[0-9*/,-]+( [0-9*/,-]+){4}",
+    "five cron fields (minute hour day month weekday) of digits and * / , - only, in UTC",
+    "'0 3 * * *' (03:00 UTC every night)",
+)
+Email = _pattern_type(
+    "email_address",
+    r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+",
+    "local@domain with letters, digits and . _ + - only",
+    "labdocs-bot@home.arpa",
+)
+SecretName = _pattern_type(
+    "secret_name",
+    r"(?!GITHUB_)(?!FORGEJO_)(?!GITEA_)[A-Z][A-Z0-9_]{0,63}",
+    "upper-case letters, digits and '_', not starting with GITHUB_, FORGEJO_ or GITEA_ (reserved by the forges)",
+    "LABDOCS_BOT_TOKEN",
+)
 
 
 # --- prose -------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from .safe import (
-    CHECKS, AbsPath, ContainerName, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef, IPv4,
-    NpmPackage, Sha, Text, Url, Word,
+    CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
+    IPv4, NpmPackage, SecretName, Sha, Text, Url, Word,
 )
 
 
@@ -48,6 +48,9 @@ class Lab(Strict):
     name: Text = Field(description="the lab's display name")
     summary: Text = Field(description="one paragraph for the home page")
     workstation: Text = Field(description="where operators ssh from, e.g. Mac")
+    workstation_os: Literal["macos", "linux"] = Field(
+        description="the workstation's system as installed: the doc-tests refuse workstation blocks that need "
+                    "commands it lacks (doctests/workstation.py), unless the page lists how to install them")
 
 
 class Resolver(Strict):
@@ -75,6 +78,9 @@ class Container(Strict):
     privileged: bool = Field(description="run containers with --privileged")
     log_max_size: Word = Field(description="json-file log rotation size, e.g. 100m")
     log_max_files: Count
+    restart_max_retries: Annotated[int, Field(gt=0, le=10)] = Field(
+        description="restart: on-failure:N; a vLLM that cannot start must stop retrying (on GB10 an endless "
+                    "restart loop leaked unified memory until the host needed a power cycle)")
 
 
 class Infrastructure(Strict):
@@ -127,6 +133,8 @@ class Probe(Strict):
     prompt: Text
     max_tokens: Count
     tolerances: Tolerances
+    stale_after_hours: Positive = Field(
+        description="an observation older than this is shown as stale, e.g. 36 for a nightly probe")
 
 
 class Image(Strict):
@@ -282,6 +290,41 @@ class Reference(Strict):
     url: Url
 
 
+# Where each forge reads workflow files, and which run number its run pages are addressed by.
+FORGES = {"forgejo": (".forgejo/workflows", "run_number"), "gitea": (".gitea/workflows", "run_number"),
+          "github": (".github/workflows", "run_id")}
+
+
+class Runner(Strict):
+    runs_on: list[Word] = Field(min_length=1, description="the runner labels a job asks for, e.g. [self-hosted, lab]")
+
+
+class ScheduledStatus(Runner):
+    schedule: Cron = Field(description="when the status job runs: a cron line in UTC, e.g. '0 3 * * *'")
+    branch: Word = Field(description="the branch the bot commits the status files to, e.g. main")
+    timeout_minutes: Count = Field(description="the job's time limit, minutes")
+
+
+class Bot(Strict):
+    name: Identifier = Field(description="the git author name of the status commits, e.g. labdocs-bot")
+    email: Email = Field(description="the git author e-mail of the status commits")
+
+
+class CiSecrets(Strict):
+    push_token: SecretName = Field(description="the secret holding a token of the bot's account that may push")
+
+
+class Ci(Strict):
+    """The lab's own CI: workflow files in GitHub Actions syntax, which Forgejo and Gitea also read."""
+
+    forge: Literal["forgejo", "gitea", "github"] = Field(
+        description="where the workflow files go (.forgejo/, .gitea/ or .github/workflows) and how run pages are addressed")
+    test: Runner
+    status: ScheduledStatus
+    bot: Bot
+    secrets: CiSecrets
+
+
 class LabData(Strict):
     lab: Lab
     infrastructure: Infrastructure
@@ -294,3 +337,4 @@ class LabData(Strict):
     clients: Clients
     known_issues: list[KnownIssue] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
+    ci: Ci | None = Field(default=None, description="the lab's CI workflows; none are generated without it")
