@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,20 @@ from .loader import DEFAULT_DATA, ROOT, load_checked
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("interrupted; generated files are as they were before this run", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last net: a bug still gets one line and exit 2, not a traceback
+        if os.environ.get("LABDOCS_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in macros/; "
+              "LABDOCS_DEBUG=1 shows the traceback", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m macros", description=__doc__)
     parser.add_argument("command", choices=["validate", "generate", "check"],
                         help="validate the data; write generated files; or check them for drift")
