@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,23 @@ def _yaml_scalar(value: object) -> str:
     return json.dumps(value)
 
 
+_LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029\x0b\x0c]")
+
+
+def _comment(value: object) -> str:
+    """Text for a YAML comment: a line break would end the comment and start YAML of its own
+    (PyYAML also breaks at U+0085, U+2028, U+2029). The schema refuses them; this refuses them again."""
+    text = str(value)
+    if _LINE_BREAKS.search(text):
+        raise ValueError(f"refusing to write a line break into a YAML comment: {text!r}")
+    return text
+
+
+def attribute(value: object) -> str:
+    """Text inside a double-quoted Markdown title (admonitions, tabs): a '"' would end it."""
+    return _comment(value).replace("&", "&amp;").replace('"', "&quot;")
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """One environment per process: `mkdocs serve` regenerates on every change, and compiling the
@@ -53,6 +71,8 @@ def environment() -> jinja2.Environment:
     env.filters["num"] = lambda v: f"{v:g}"  # 6.0 -> 6, 0.85 -> 0.85
     env.filters["q"] = lambda v: shlex.quote(str(v))
     env.filters["yaml"] = _yaml_scalar
+    env.filters["comment"] = _comment
+    env.filters["attribute"] = attribute
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
     env.filters["decode_speed"] = _decode_speed
     return env

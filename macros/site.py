@@ -5,6 +5,7 @@ from __future__ import annotations
 from .loader import DEFAULT_DATA, load
 from .operations import fstab_line, mount_command
 from .render import SystemView, system_views
+from .render import attribute
 from .schema import FORGES
 
 
@@ -43,4 +44,5 @@ def define_env(env) -> None:
     env.variables["mount_command"] = mount_command(data)
     env.variables["ci_folder"] = FORGES[data.ci.forge][0] if data.ci else None
     env.filters["num"] = lambda v: f"{v:g}"
+    env.filters["attribute"] = attribute
 
