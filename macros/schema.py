@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from .safe import (
     CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
-    IPv4, NpmPackage, SecretName, Sha, Text, Url, Word,
+    IPv4, NpmPackage, Program, SecretName, Sha, Text, Url, Word,
 )
 
 
@@ -334,7 +334,7 @@ class DocsSite(Strict):
     ssh: Ssh
     site_root: AbsPath = Field(description="where releases/ and the served `site` link live, e.g. /srv/labdocs")
     unit: Identifier = Field(description="the systemd unit's name, e.g. labdocs-site")
-    python: AbsPath = Field(description="the host's Python 3 (its http.server serves the files), e.g. /usr/bin/python3")
+    python: Program = Field(description="the host's Python 3 (its http.server serves the files), e.g. /usr/bin/python3")
 
 
 class LabData(Strict):
