@@ -40,7 +40,8 @@ def _run(argv: list[str] | None) -> int:
         if args.command == "validate":
             print(f"{args.data}: ok ({len(data.systems)} systems)")
             return 0
-        plan = generate.plan(args.data, args.out, data)
+        if args.command == "check":
+            plan = generate.plan(args.data, args.out, data)
     except DataInvalid as exc:
         print(exc, file=sys.stderr)
         print(f"\n{len(exc.errors)} error(s); nothing was written.", file=sys.stderr)
@@ -53,7 +54,15 @@ def _run(argv: list[str] | None) -> int:
         print(f"\n{len(plan.changed) + len(plan.stale)} generated file(s) out of date: run `make generate`",
               file=sys.stderr)
         return 1
-    generate.apply(plan)
+    try:
+        with generate.locked(args.out):
+            plan = generate.plan(args.data, args.out, data)     # (again, under the lock: what is on disk now)
+            cleaned = generate.apply(plan)
+    except generate.GenerateError as exc:
+        print(f"generate: {exc}", file=sys.stderr)
+        return 2
+    for rel in cleaned:
+        print(f"removed {rel} (left by an interrupted run)")
     for rel in plan.changed:
         print(f"wrote {rel}")
     for rel in plan.stale:

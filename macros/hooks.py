@@ -32,9 +32,12 @@ def on_pre_build(config) -> None:
         try:
             plan = generate.plan()
             if not plan.in_sync:
-                generate.apply(plan)
+                with generate.locked(plan.out_root):
+                    generate.apply(generate.plan())
         except DataInvalid as exc:      # the message, not a traceback; serve keeps watching for the fix
             raise PluginError(f"{exc}\n{len(exc.errors)} error(s); nothing was written.") from None
+        except generate.GenerateError as exc:
+            raise PluginError(str(exc)) from None
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
