@@ -29,6 +29,9 @@ def check(flags: list[str], model: str) -> str | None:
         return err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else "argument parser exited"
     except (TypeError, ValueError) as exc:
         return str(exc)
+    if getattr(args, "tool_parser_plugin", None):
+        # As the server does before it looks the parser up (entrypoints/launchers/api_server/entry.py).
+        ToolParserManager.import_tool_parser(args.tool_parser_plugin)
     if args.tool_call_parser and args.tool_call_parser not in ToolParserManager.list_registered():
         return f"unknown --tool-call-parser {args.tool_call_parser!r}; vLLM has: {', '.join(ToolParserManager.list_registered())}"
     reasoning = getattr(args, "reasoning_parser", None)

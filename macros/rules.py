@@ -6,13 +6,17 @@ from collections.abc import Iterator
 
 from .errors import key_path
 from .schema import LabData
+from .serve_args import PLUGIN_PARSER, PLUGIN_READS
 
 Problem = tuple[tuple, str, str | None]
 
 def client_format(parser: str, family) -> str:
     """What a client sees: a parser that reads the family's native format turns calls into OpenAI
-    `tool_calls`; any other parser leaves the model's own text in `content`."""
-    return "openai" if parser in family.parsers else family.tool_format
+    `tool_calls` (so does this project's plugin, for the text formats it reads); any other parser
+    leaves the model's own text in `content`."""
+    if parser in family.parsers or (parser == PLUGIN_PARSER and family.tool_format in PLUGIN_READS):
+        return "openai"
+    return family.tool_format
 
 # Flags the generator sets from dedicated fields; setting them in vllm_args would say a fact twice.
 RESERVED_FLAGS = {
@@ -22,6 +26,7 @@ RESERVED_FLAGS = {
     "port": "port",
     "max-model-len": "context_length",
     "tool-call-parser": "tool_calling.parser",
+    "tool-parser-plugin": f"tool_calling.parser: {PLUGIN_PARSER} (the plugin file is mounted by the compose file)",
     "enable-auto-tool-choice": "tool_calling.auto_tool_choice",
     "reasoning-parser": "reasoning.parser",
     "tensor-parallel-size": "cluster.tensor_parallel_size",
@@ -144,7 +149,7 @@ def warnings(data: LabData) -> Iterator[Problem]:
     """Legal but worth a look: printed by the command line, shown on the known-issues page."""
     for key, s in data.systems.items():
         family = data.model_families.get(s.model.family)
-        if family and s.tool_calling.parser not in family.parsers:
+        if family and client_format(s.tool_calling.parser, family) != "openai":
             yield ("systems", key, "tool_calling", "parser"), (
                 f"{s.tool_calling.parser!r} does not read {s.model.family}'s native tool-call format "
                 f"({family.tool_format}): clients get the calls as text in content"), \

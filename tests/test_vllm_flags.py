@@ -9,10 +9,12 @@ import subprocess
 import pytest
 
 from conftest import ROOT
+from doctests.lab_specs import local_flags
 from macros.loader import load
 from macros.serve_args import serve_flags
 
 DATA = load()
+PLUGIN_EXAMPLE = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,10 @@ def verdicts():
     from lab.venv import ensure_venv
 
     python = ensure_venv(ROOT)
-    requests = {key: {"model": s.model.id, "flags": serve_flags(s)} for key, s in DATA.systems.items()}
+    requests = {key: {"model": s.model.id, "flags": local_flags(serve_flags(s))} for key, s in DATA.systems.items()}
+    # The project's tool-call parser plugin, as a compose file passes it (the file mapped to this repo's).
+    plugin = PLUGIN_EXAMPLE.systems["stella-plugin"]
+    requests["stella-plugin"] = {"model": plugin.model.id, "flags": local_flags(serve_flags(plugin))}
     # Cases that must fail, so a checker that accepts everything cannot pass.
     requests["~misspelled-flag"] = {"model": "/m", "flags": ["--gpu-memory-utilisation", "0.9"]}
     requests["~bad-value"] = {"model": "/m", "flags": ["--max-model-len", "lots"]}
@@ -32,7 +37,7 @@ def verdicts():
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("key", sorted(DATA.systems))
+@pytest.mark.parametrize("key", [*sorted(DATA.systems), "stella-plugin"])
 def test_generated_flags_are_accepted_by_vllm(key, verdicts):
     assert verdicts[key] is None, f"systems.{key}: vLLM rejects the generated flags: {verdicts[key]}"
 
