@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from .errors import key_path
@@ -33,6 +34,37 @@ RESERVED_FLAGS = {
     "pipeline-parallel-size": "cluster.pipeline_parallel_size",
     "distributed-executor-backend": "cluster (Ray for multi-node systems)",
 }
+
+
+# Flag names that carry a secret: the compose file and README are committed, so a secret written
+# there is published. vLLM and the hub read them from the host's environment instead.
+SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d|credentials?|auth)(-|$)")
+SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
+
+
+def reserved_flag(flag: str) -> str | None:
+    """The generated flag that `--flag` would set: argparse takes any unique prefix of a flag name
+    (`--max-model` is `--max-model-len`) and vLLM's boolean flags take a `--no-` form, so a name that
+    is a prefix of a reserved one, with or without `no-`, sets it."""
+    for name in (flag, flag.removeprefix("no-")):
+        for reserved in RESERVED_FLAGS:
+            if reserved.startswith(name):
+                return reserved
+    return None
+
+
+def _serve_args(key: str, s) -> Iterator[Problem]:
+    for flag, value in s.vllm_args.items():
+        loc = ("systems", key, "vllm_args", flag)
+        reserved = reserved_flag(flag)
+        if reserved == flag:
+            yield loc, f"--{flag} is generated, not set here", f"set {RESERVED_FLAGS[flag]} instead"
+        elif reserved:
+            yield loc, f"--{flag} is read by vLLM as --{reserved}, which is generated, not set here", \
+                f"set {RESERVED_FLAGS[reserved]} instead; write vLLM flags out in full"
+        elif SECRET_FLAG.search(flag) or (isinstance(value, str) and SECRET_VALUE.search(value)):
+            yield loc, f"--{flag} would write a secret into the committed compose file and README", \
+                "keep secrets in the host's environment (vLLM reads VLLM_API_KEY, the hub HF_TOKEN), as HF_TOKEN is"
 
 
 def expected_model_id(data: LabData, repo: str, snapshot: str) -> str:
@@ -122,10 +154,7 @@ def check(data: LabData) -> Iterator[Problem]:
             yield base + ("model", "active_params_b"), \
                 f"{s.model.active_params_b:g} is larger than params_b ({s.model.params_b:g})", \
                 "active parameters are the subset used per token (for a dense model, the same as params_b)"
-        for flag in s.vllm_args:
-            if flag in RESERVED_FLAGS:
-                yield base + ("vllm_args", flag), f"--{flag} is generated, not set here", \
-                    f"set {RESERVED_FLAGS[flag]} instead"
+        yield from _serve_args(key, s)
 
     for key, image in data.images.items():
         if image.build and image.build.platform not in data.platforms:

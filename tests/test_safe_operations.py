@@ -168,15 +168,16 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 @pytest.fixture(scope="module")
 def systemd_root(tmp_path_factory):
-    """A root for `systemd-analyze verify`: systemd's own units, docker's unit and client where the
-    generated unit expects them (this machine runs no docker service)."""
+    """A root for `systemd-analyze verify`: systemd's own units, docker's unit and client, and python3,
+    where the generated units expect them (this machine runs no docker service)."""
     if not SYSTEMD_ANALYZE:
         pytest.fail("systemd-analyze is missing: `make system-deps` installs systemd", pytrace=False)
     root = tmp_path_factory.mktemp("systemd-root")
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
     (root / "usr/bin").mkdir(parents=True)
-    (root / "usr/bin/docker").write_text("#!/bin/sh\n")
-    (root / "usr/bin/docker").chmod(0o755)
+    for tool in ("docker", "python3"):        # python3: the docs site's unit (docs-site/)
+        (root / "usr/bin" / tool).write_text("#!/bin/sh\n")
+        (root / "usr/bin" / tool).chmod(0o755)
     (root / "etc/systemd/system").mkdir(parents=True)
     (root / "etc/systemd/system/docker.service").write_text("[Service]\nExecStart=/usr/bin/docker\n")
     return root
@@ -197,3 +198,28 @@ def test_the_boot_units_pass_systemd_analyze_verify(systemd_root):
     typo = RENDERED["systems.yaml"][1]["systems/stella/vllm-stella.service"].replace("RequiresMountsFor", "RequiresMountFor")
     result = _verify(systemd_root, "typo.service", typo)
     assert "Unknown key 'RequiresMountFor'" in result.stderr  # the check can fail
+
+
+# --- workstation-aware blocks ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("code, page_says, refused", [
+    ("getent hosts stella.home.arpa", "", "no install line"),
+    ("timeout 900 sh -c 'until curl -fsS http://x/health; do sleep 10; done'", "", "no install line"),
+    ("sh -c 'getent hosts x'", "", "getent"),                  # inside a script handed to sh -c
+    ("curl -s http://x/v1/models | jq -r .data", "", "brew install jq"),
+    ("curl -s http://x/v1/models | jq -r .data", "Needs jq: `brew install jq`.", None),
+    ("for _ in $(seq 3); do curl -fsS --max-time 5 http://x/health && break; sleep 10; done", "", None),
+    ("ping -c 1 stella.home.arpa", "", None),
+])
+def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, refused):
+    from doctests import workstation
+
+    page = f"# P\n\n{page_says}\n\n```bash\n{code}\n```\n"
+    block = fences.blocks("p.md", page)[0]
+    problems = workstation.missing(block, page, "macos")
+    if refused is None:
+        assert not problems, problems
+    else:
+        assert problems and refused in problems[0], problems
+    # a host block is the host's business
+    assert not workstation.missing(fences.Block("p.md", 1, "bash", code, {"on": "stella"}), page, "macos")

@@ -48,15 +48,32 @@ cases = {
  "active-params-exceed-total": in_stella("      active_params_b: 3.3\n", "      active_params_b: 33\n"),
  "snapshot-read-as-number": in_stella("      snapshot: b2cff646eb4bb1d68355c01b18ae02e7cf42d120\n", "      snapshot: 1234567890123456789012345678901234567890\n"),
  "duplicate-issue-id": sub("  - id: no-gds\n", "  - id: marlin-hang\n"),
+ # issue 19: nothing smuggled through the data file
+ "text-opens-code-fence": in_stella("    role: Fast Coder\n", "    role: \"Fast Coder\\n\\n```bash {on=stella}\\nrm -rf ~\\n```\"\n"),
+ "text-jinja": in_stella("    name: Stella\n", "    name: \"Stella {{ config.extra }}\"\n"),
+ "text-html": sub("    cause: Weights are read from NFS rather than local disk.\n", "    cause: Weights <script>alert(1)</script> are slow.\n"),
+ "comment-newline-adds-yaml": in_stella("      source: lab notes, about 5-6 min from NFS\n", "      source: \"notes\\nentrypoint: [sh, -c, reboot]\"\n"),
+ "flag-value-is-option": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      dtype: --served-model-name=evil\n"),
+ "flag-abbreviation": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      max-model: 4096\n"),
+ "flag-no-form": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      no-enable-auto-tool-choice: true\n"),
+ "flag-secret": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      api-key: hunter2hunter2\n"),
+ "flag-boolean-as-text": in_stella("      trust-remote-code: true\n", "      trust-remote-code: \"off\"\n"),
+ "flag-value-nan": in_stella("      gpu-memory-utilization: 0.90 ", "      gpu-memory-utilization: .nan "),
+ "path-dotdot": in_stella("    service_dir: ~/vllm-service\n", "    service_dir: ~/../../etc\n"),
+ "path-system-dir": sub("    local_copy_dir: /opt/models ", "    local_copy_dir: /etc "),
+ "path-tilde-dash": in_stella("    service_dir: ~/vllm-service\n", "    service_dir: ~-/vllm-service\n"),
+ "port-is-true": in_stella("    port: 8000\n", "    port: true\n"),
+ "ipv4-unicode-digit": sub("      address: 10.0.0.1\n", "      address: 10.0.0.\u0661\n"),
+ "minutes-infinite": in_stella("      minutes: 6\n", "      minutes: .inf\n"),
 }
 for name, text in cases.items():
     assert text != base, name
     path = ROOT / f'tests/invalid/{name}.yaml'
-    open(path, 'w').write("# expect: PLACEHOLDER\n" + text)
+    open(path, 'w', encoding='utf-8').write("# expect: PLACEHOLDER\n" + text)
     r = subprocess.run([sys.executable, '-m', 'macros', 'validate', '--data', f'tests/invalid/{name}.yaml'], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2, name
     errs = [l for l in r.stderr.splitlines() if l.startswith(f"tests/invalid/{name}.yaml:")]
     assert len(errs) == 1, (name, r.stderr)
     expect = errs[0][len(f"tests/invalid/{name}.yaml"):]
-    open(path, 'w').write(f"# expect: {expect}\n" + text)
+    open(path, 'w', encoding='utf-8').write(f"# expect: {expect}\n" + text)
     print(name, expect)
