@@ -38,7 +38,7 @@ RESERVED_FLAGS = {
 
 # Flag names that carry a secret: the compose file and README are committed, so a secret written
 # there is published. vLLM and the hub read them from the host's environment instead.
-SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d|credentials?|auth)(-|$)")
+SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (not --long-prefill-token-threshold)
 SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
 
 
