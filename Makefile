@@ -83,6 +83,9 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 clean: ## Remove the built site and caches (keeps .venv and the lab)
 	rm -rf site .pytest_cache test-results
 
-.PHONY: bench
+.PHONY: bench bench-toolcalls
+bench-toolcalls: install ## Tool-call parsers (the toolcalls plugin, vLLM's hermes, qwen3_coder, qwen3_xml) on the same inputs; results into docs/toolcalls-benchmark.md
+	$(BIN)/python bench/toolcalls_bench.py $(BENCH_ARGS)
+
 bench: install system-deps ## Time site builds (bundled, 20/200/400 systems), serve reloads, generator, doc-tests; results into docs/benchmarks.md
 	$(BIN)/python bench/site_bench.py $(BENCH_ARGS)

@@ -20,7 +20,7 @@ from .clients import opencode_config, opencode_provider
 from .loader import ROOT
 from .operations import Procedure
 from .schema import FORGES, LabData, System
-from .serve_args import serve_argv
+from .serve_args import PLUGIN_DIR, PLUGIN_TARGET, serve_argv, uses_plugin
 from .status import CHARTS
 from .status import outputs as status_outputs
 
@@ -110,6 +110,8 @@ class SystemView:
         self.api_base = f"http://{system.host}:{system.port}"
         self.openai_base = f"{self.api_base}/v1"
         self.argv = serve_argv(system)
+        # tool_calling.parser: toolcalls: the plugin's package, beside the compose file on the host.
+        self.plugin_mount = (f"./{PLUGIN_DIR}", PLUGIN_TARGET) if uses_plugin(system) else None
         self.issues = [i for i in data.known_issues if key in i.systems]
         nfs = data.infrastructure.nfs
         org, name = system.model.repo.split("/", 1)

@@ -7,13 +7,17 @@ from collections.abc import Iterator
 
 from .errors import key_path
 from .schema import LabData
+from .serve_args import PLUGIN_PARSER, PLUGIN_READS
 
 Problem = tuple[tuple, str, str | None]
 
 def client_format(parser: str, family) -> str:
     """What a client sees: a parser that reads the family's native format turns calls into OpenAI
-    `tool_calls`; any other parser leaves the model's own text in `content`."""
-    return "openai" if parser in family.parsers else family.tool_format
+    `tool_calls` (so does this project's plugin, for the text formats it reads); any other parser
+    leaves the model's own text in `content`."""
+    if parser in family.parsers or (parser == PLUGIN_PARSER and family.tool_format in PLUGIN_READS):
+        return "openai"
+    return family.tool_format
 
 # Flags the generator sets from dedicated fields; setting them in vllm_args would say a fact twice.
 RESERVED_FLAGS = {
@@ -23,6 +27,7 @@ RESERVED_FLAGS = {
     "port": "port",
     "max-model-len": "context_length",
     "tool-call-parser": "tool_calling.parser",
+    "tool-parser-plugin": f"tool_calling.parser: {PLUGIN_PARSER} (the plugin file is mounted by the compose file)",
     "enable-auto-tool-choice": "tool_calling.auto_tool_choice",
     "reasoning-parser": "reasoning.parser",
     "tensor-parallel-size": "cluster.tensor_parallel_size",
@@ -33,7 +38,7 @@ RESERVED_FLAGS = {
 
 # Flag names that carry a secret: the compose file and README are committed, so a secret written
 # there is published. vLLM and the hub read them from the host's environment instead.
-SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d|credentials?|auth)(-|$)")
+SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (not --long-prefill-token-threshold)
 SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
 
 
@@ -173,7 +178,7 @@ def warnings(data: LabData) -> Iterator[Problem]:
     """Legal but worth a look: printed by the command line, shown on the known-issues page."""
     for key, s in data.systems.items():
         family = data.model_families.get(s.model.family)
-        if family and s.tool_calling.parser not in family.parsers:
+        if family and client_format(s.tool_calling.parser, family) != "openai":
             yield ("systems", key, "tool_calling", "parser"), (
                 f"{s.tool_calling.parser!r} does not read {s.model.family}'s native tool-call format "
                 f"({family.tool_format}): clients get the calls as text in content"), \

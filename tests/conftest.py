@@ -209,6 +209,13 @@ def pytest_pycollect_makemodule(module_path, parent):
 
 
 @pytest.fixture
+def lab_examples(request):
+    """For doc blocks that talk to the systems of data/examples/ files: only the loopback lab serves them."""
+    if request.config.getoption("target") != "lab":
+        pytest.skip("talks to a system of data/examples/, which only the loopback lab serves")
+
+
+@pytest.fixture
 def documented_hosts(request, monkeypatch):
     """In the lab, documented host names resolve to the lab's addresses for in-process code
     (the python blocks), as the private /etc/hosts does for commands."""
