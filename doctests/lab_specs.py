@@ -13,6 +13,7 @@ GPU_ONLY = {
     "tensor-parallel-size": "one CPU process per server",
     "pipeline-parallel-size": "one CPU process per server",
     "quantization": "the tiny model is not quantized",
+    "load-format": "fastsafetensors reads weights straight into GPU memory; the CPU lab loads its tiny model the default way",
     "distributed-executor-backend": "multi-node Ray; the lab serves a cluster's head endpoint as one CPU process",
 }
 # Set by the lab itself (address, port, context, parser, served name).

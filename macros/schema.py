@@ -6,13 +6,14 @@ field (uniqueness, parser vs format, model id vs repo) live in rules.py so each 
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from .safe import (
-    CHECKS, AbsPath, ContainerName, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef, IPv4,
+    CHECKS, AbsPath, ContainerName, FlagName, FlagValue, HfRepo, HomePath, Hostname, Identifier, ImageRef, IPv4,
     NpmPackage, Sha, Url, Word,
 )
 
@@ -88,6 +89,7 @@ class Platform(Strict):
     memory: str
     memory_bandwidth_gbs: Positive = Field(description="documented memory bandwidth, GB/s")
     gpu_direct_storage: bool
+    source: Identifier = Field(description="a key of sources: (the vendor's page for these figures)")
 
 
 class ImageBuild(Strict):
@@ -103,9 +105,21 @@ class ImageBuild(Strict):
     trial_port: Port
 
 
+class OfflineFile(Strict):
+    """A file the model's tokenizer fetches at start-up unless it is local (gpt-oss: the Harmony vocabulary)."""
+
+    name: Word = Field(description="the file name the loader asks for, e.g. o200k_base.tiktoken")
+    dir: Word = Field(description="its folder on the model share (nfs mount_point on hosts, container_path inside)")
+    env: Literal["TIKTOKEN_ENCODINGS_BASE"] = Field(description="the variable that points the loader at its folder")
+    url: Url = Field(description="where the file is published (fetched once, on the workstation)")
+    sha256: Word = Field(description="the published file's sha256, 64 hex digits")
+    source: Identifier = Field(description="a key of sources:")
+
+
 class ModelFamily(Strict):
     tool_format: ToolFormat = Field(description="the tool-call format the family's chat template makes models emit")
     parsers: list[Word] = Field(min_length=1, description="vLLM --tool-call-parser values that read that format")
+    offline_files: list[OfflineFile] = Field(default_factory=list)
 
 
 class Quantization(Strict):
@@ -126,9 +140,38 @@ class Probe(Strict):
 
 class Image(Strict):
     ref: ImageRef = Field(description="the image reference compose pulls or the kit builds")
+    vllm: Word | None = Field(default=None, description="the vLLM version inside, a key of vllm_versions:")
+    version_source: Identifier | None = Field(default=None, description="a key of sources: for the vLLM version")
     source: str
+    repository: Url | None = Field(default=None, description="the repository the image is built from")
+    build_command: list[FlagValue] | None = Field(
+        default=None, description="the command that built it, one word per item, run in the repository's clone")
     why: str
     build: ImageBuild | None = None
+
+
+class Measured(Strict):
+    host: Hostname = Field(description="the machine the value was measured on")
+    date: datetime.date = Field(description="when, YYYY-MM-DD")
+    by: str = Field(description="the command, log or probe that measured it")
+
+
+class Source(Strict):
+    """Where facts come from: a measurement, or a vendor's page (exactly one)."""
+
+    measured: Measured | None = None
+    vendor: Url | None = None
+    record: Url | None = Field(default=None, description="where a measurement was written down")
+
+
+class VllmVersion(Strict):
+    """What one vLLM version does where a flag or a client depends on it."""
+
+    source: Identifier = Field(description="a key of sources: (that version's source code)")
+    reasoning_fields: list[Literal["reasoning", "reasoning_content"]] = Field(
+        min_length=1, description="the fields chat responses carry reasoning in")
+    tool_parsers: list[Word] = Field(min_length=1, description="every --tool-call-parser name it registers")
+    flags: list[FlagName] = Field(min_length=1, description="`vllm serve` flags it accepts (those this data uses)")
 
 
 class Ssh(Strict):
@@ -142,6 +185,18 @@ class Hardware(Strict):
     model: str
 
 
+class TensorGroup(Strict):
+    name: str
+    params_b: Positive = Field(description="parameters of the group read per token, billions")
+    quantization: Word = Field(description="a key of quantizations:")
+
+
+class ModelFiles(Strict):
+    size_gib: Positive = Field(description="the snapshot's size on disk, GiB")
+    safetensors: Annotated[int, Field(gt=0)]
+    source: Identifier = Field(description="a key of sources:")
+
+
 class Model(Strict):
     repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME")
     snapshot: Sha = Field(description="the snapshot commit sha under models--ORG--NAME/snapshots/")
@@ -150,10 +205,16 @@ class Model(Strict):
     params_b: Positive = Field(description="total parameters, billions")
     active_params_b: Positive = Field(description="parameters active per token, billions")
     quantization: Word = Field(description="a key of quantizations:, e.g. MXFP4 or BF16")
+    source: Identifier = Field(description="a key of sources: for the parameter counts")
+    read_per_token: list[TensorGroup] | None = Field(
+        default=None, description="the tensors one generated token reads, by precision; default: all active at quantization")
+    files: ModelFiles | None = None
 
 
 class Speed(Strict):
     decode_tokens_per_s: Positive | None = Field(description="documented decode speed; null if not measured yet")
+    source: Identifier | None = Field(default=None, description="a key of sources: (where the speed was measured)")
+    estimate: str | None = Field(default=None, description="how the figure was estimated, if it was not measured")
 
 
 class ToolCalling(Strict):
@@ -163,13 +224,24 @@ class ToolCalling(Strict):
 
 
 class Reasoning(Strict):
-    field: Literal["reasoning_content", "reasoning"]
+    """The model writes reasoning; the response field carrying it comes from the image's vLLM version."""
+
     parser: Word | None = Field(default=None, description="vLLM --reasoning-parser value, if any")
 
 
 class Load(Strict):
     minutes: Positive = Field(description="time from start to /health 200, loading from NFS")
-    source: str = Field(description="where the number comes from (measured, estimate, ...)")
+    phases: dict[Word, Positive] = Field(default_factory=dict, description="seconds per start-up phase")
+    source: Identifier | None = Field(default=None, description="a key of sources: (where it was measured)")
+    estimate: str | None = Field(default=None, description="how the figure was estimated, if it was not measured")
+
+
+class Memory(Strict):
+    weights_gib: Positive = Field(description="weights in GPU memory, GiB")
+    kv_cache_gib: Positive
+    kv_cache_tokens: Annotated[int, Field(gt=0)]
+    used_gib: Positive | None = None
+    source: Identifier = Field(description="a key of sources:")
 
 
 def _check_arg(value: object) -> object:
@@ -222,9 +294,12 @@ class System(Strict):
     reasoning: Reasoning | None = None
     image: Identifier = Field(description="a key of images:")
     container_name: ContainerName
+    gpus: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="how many GPUs the container reserves (count:); all if absent")
     service_dir: HomePath = Field(description="where docker-compose.yml lives on the host")
     vllm_args: dict[FlagName, ServeArgValue] = Field(default_factory=dict)
     load: Load
+    memory: Memory | None = None
     weights: Literal["nfs", "local"] = Field(
         default="nfs", description="where the container reads weights: the NFS mount, or the host's pre-staged copy")
     cluster: Cluster | None = None
@@ -263,7 +338,9 @@ class LabData(Strict):
     quantizations: dict[Word, Quantization]
     probe: Probe
     images: dict[Identifier, Image]
+    vllm_versions: dict[Word, VllmVersion]
     systems: dict[Identifier, System] = Field(min_length=1)
     clients: Clients
+    sources: dict[Identifier, Source]
     known_issues: list[KnownIssue] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)

@@ -30,7 +30,7 @@ cases = {
  "model-id-mismatch": in_stella("      snapshot: b2cff646eb4bb1d68355c01b18ae02e7cf42d120\n", "      snapshot: deadbeefdeadbeefdeadbeefdeadbeefdeadbeef\n"),
  "hostname-shell-injection": in_stella("    host: stella.home.arpa\n", "    host: \"stella.home.arpa; rm -rf ~\"\n"),
  "flag-value-command-substitution": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      kv-cache-dtype: \"$(reboot)\"\n"),
- "flag-value-newline": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      dtype: \"auto\\n--api-key leaked\"\n"),
+ "flag-value-newline": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      kv-cache-dtype: \"auto\\n--api-key leaked\"\n"),
  "flag-name-invalid": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      \"--Max Num Seqs\": 4\n"),
  "path-with-space": in_stella("    service_dir: ~/vllm-service\n", "    service_dir: ~/vllm service\n"),
  "container-name-backtick": in_stella("    container_name: qwen-coder\n", "    container_name: \"qwen`id`\"\n"),
@@ -48,6 +48,13 @@ cases = {
  "active-params-exceed-total": in_stella("      active_params_b: 3.3\n", "      active_params_b: 33\n"),
  "snapshot-read-as-number": in_stella("      snapshot: b2cff646eb4bb1d68355c01b18ae02e7cf42d120\n", "      snapshot: 1234567890123456789012345678901234567890\n"),
  "duplicate-issue-id": sub("  - id: no-gds\n", "  - id: marlin-hang\n"),
+ "flag-missing-in-version": in_stella("      disable-sliding-window: true\n", "      disable-sliding-window: true\n      attention-backend: FLASH_ATTN\n"),
+ "parser-missing-in-version": in_stella("      parser: hermes ", "      parser: qwen3_json "),
+ "unknown-vllm-version": sub("    vllm: 0.11.1 ", "    vllm: 0.11.0 "),
+ "unknown-source": in_stella("      source: stella-deploy\n", "      source: stella-deploy-2\n"),
+ "fact-without-source": in_stella("      source: stella-deploy\n", ""),
+ "source-measured-and-vendor": sub("    vendor: https://huggingface.co/Qwen/Qwen3-Coder-30B-A3B-Instruct\n", "    vendor: https://huggingface.co/Qwen/Qwen3-Coder-30B-A3B-Instruct\n    measured: {host: stella.home.arpa, date: 2026-01-25, by: a guess}\n"),
+ "read-per-token-mismatch": sub("params_b: 0.013,", "params_b: 1.013,"),
 }
 for name, text in cases.items():
     assert text != base, name
