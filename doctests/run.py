@@ -37,9 +37,10 @@ class Outcome:
         return self.returncode is None
 
 
-def execute(argv: list[str], timeout: float, stdin: str | None = None, env: dict | None = None) -> Outcome:
+def execute(argv: list[str], timeout: float, stdin: str | None = None, env: dict | None = None,
+            cwd: Path = ROOT) -> Outcome:
     start = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, **(env or {})})
     try:

@@ -90,3 +90,32 @@ def references(block: Block, known: Known) -> list[str]:
         if not (known.root / rel).exists():
             problems.append(f"file {rel!r} does not exist in the repository")
     return problems
+
+
+# Deletes tagged images no container uses, the last good one included (locally built ones cannot be pulled).
+PRUNE_ALL = re.compile(r"docker\s+(image|system)\s+prune\b[^\n;&|]*\s(-[a-zA-Z]*a[a-zA-Z]*|--all)\b")
+BUILDER_PRUNE = re.compile(r"docker\s+builder\s+prune\b")
+COST = re.compile(r"\d+\s*[-–]\s*\d+\s*min")
+
+
+def deletes_rollback_images(block: Block, page_text: str, known: Known) -> list[str]:
+    """What in a block could delete an image rollback needs, or a build cache without saying its cost
+    in the text just above the block."""
+    problems = []
+    if PRUNE_ALL.search(block.code):
+        problems.append("prunes every unused tagged image (-a/--all), the rollback images too: "
+                        "use `docker image prune -f` (dangling only)")
+    for ref in re.findall(r"docker\s+(?:image\s+rm|rmi)\b[^\n]*?\s((?:[a-z0-9.-]+/)*[a-z0-9.-]+:[\w.-]+)", block.code):
+        if ref in known.images:
+            problems.append(f"deletes {ref}, an image the data names")
+    if BUILDER_PRUNE.search(block.code):
+        lines = page_text.split("\n")[: block.line - 1]
+        above = []
+        for line in reversed(lines):
+            if line.strip().startswith("```"):
+                break
+            above.append(line)
+        if not COST.search("\n".join(above)):
+            problems.append("prunes the build cache without saying, just above, what the next build then costs "
+                            "(e.g. 45-90 min)")
+    return problems

@@ -31,9 +31,10 @@ class Plan:
 
 
 def _owned_files(out_root: Path) -> set[str]:
-    """Generated files already on disk (they carry the marker), to find ones left by a removed system."""
+    """Generated files already on disk (they carry the marker), to find ones left by a removed system
+    or charts left without a history."""
     owned = set()
-    for path in (out_root / "systems").glob("*/*"):
+    for path in [*(out_root / "systems").glob("*/*"), *(out_root / "charts").glob("*.svg")]:
         if path.is_file() or path.name.startswith("."):
             try:
                 head = path.read_text(encoding="utf-8")[:400]

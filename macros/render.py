@@ -17,6 +17,7 @@ from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
 from .clients import opencode_config, opencode_provider
 from .loader import ROOT
+from .operations import Procedure
 from .rules import version_of
 from .schema import LabData, System
 from .serve_args import serve_argv
@@ -122,6 +123,7 @@ class SystemView:
         self.documented_speed = describe_speed(documented, pct) or "not measured yet"
         self.documented_vs_ceiling = describe_speed(documented, pct, (self.ceiling or {}).get("tokens_per_s"))
         self.head_script = self._head_script() if c else None
+        self.ops = Procedure(data, self)
 
     def cite(self, source_id: str | None, estimate: str | None = None) -> str:
         """Where a figure comes from, for the page beside it: a measurement (host, date, how, record),
@@ -200,6 +202,9 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
             if name == "COMPOSE.md":
                 ctx["compose_texts"] = {n.compose_name: out[f"systems/{key}/{n.compose_name}"] for n in view.nodes}
             out[f"systems/{key}/{name}"] = env.get_template(template).render(ctx)
+        template = "system/vllm.service.j2"
+        ctx["marker"] = marker(source, f"templates/{template}", "hash")
+        out[f"systems/{key}/{view.ops.unit}"] = env.get_template(template).render(ctx)
     return out
 
 

@@ -44,6 +44,9 @@ class Lab(Strict):
     name: str = Field(description="the lab's display name")
     summary: str = Field(description="one paragraph for the home page")
     workstation: str = Field(description="where operators ssh from, e.g. Mac")
+    workstation_os: Literal["macos", "linux"] = Field(
+        description="the workstation's system as installed: the doc-tests refuse workstation blocks that need "
+                    "commands it lacks (doctests/workstation.py), unless the page lists how to install them")
 
 
 class Resolver(Strict):
@@ -71,6 +74,9 @@ class Container(Strict):
     privileged: bool = Field(description="run containers with --privileged")
     log_max_size: Word = Field(description="json-file log rotation size, e.g. 100m")
     log_max_files: Annotated[int, Field(gt=0)]
+    restart_max_retries: Annotated[int, Field(gt=0, le=10)] = Field(
+        description="restart: on-failure:N; a vLLM that cannot start must stop retrying (on GB10 an endless "
+                    "restart loop leaked unified memory until the host needed a power cycle)")
 
 
 class Infrastructure(Strict):
@@ -136,6 +142,8 @@ class Probe(Strict):
     prompt: str
     max_tokens: Annotated[int, Field(gt=0)]
     tolerances: Tolerances
+    stale_after_hours: Positive = Field(
+        description="an observation older than this is shown as stale, e.g. 36 for a nightly probe")
 
 
 class Image(Strict):

@@ -37,3 +37,11 @@ def serve_flags(system: System) -> list[str]:
 
 def serve_argv(system: System) -> list[str]:
     return ["vllm", "serve", system.model.id, *serve_flags(system)]
+
+
+# vLLM's default when the flag is absent: the share of the device's memory it asks for at start-up.
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+
+
+def gpu_memory_utilization(system: System) -> float:
+    return float(system.vllm_args.get("gpu-memory-utilization", DEFAULT_GPU_MEMORY_UTILIZATION))

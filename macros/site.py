@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 from .loader import DEFAULT_DATA, load
+from .operations import fstab_line, mount_command
 from .render import SystemView, system_views
-
-
-def fstab_line(data) -> str:
-    nfs = data.infrastructure.nfs
-    return f"{nfs.server}:{nfs.export} {nfs.mount_point} {nfs.fstype} {','.join(nfs.options)} 0 0"
-
-
-def mount_command(data) -> str:
-    nfs = data.infrastructure.nfs
-    return f"sudo mount -t {nfs.fstype} {nfs.server}:{nfs.export} {nfs.mount_point} -o {','.join(nfs.options)}"
 
 
 def by_parser(views: list[SystemView]) -> list[dict]:

@@ -2,12 +2,18 @@
 
 Exit status: 0 when every probed system is up and as declared, 1 when any is down or drifts,
 2 for a usage or data error.
+
+Where it writes: --target live (the real hosts) writes the published data/status.json and its history;
+--target lab writes test-results/status/ and refuses the published paths, so a lab run never shows up
+as the lab's status. Under CI (GITHUB_ACTIONS=true, as GitHub, Forgejo and Gitea runners set) each
+down or drifting system is also printed as an `::error` workflow command naming the system and the fact.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,9 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--system", action="append", default=[], metavar="ID",
                     help="probe only this system (repeatable)")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "systems.yaml", help="the lab's data file")
-    ap.add_argument("--out", type=Path, default=ROOT / "data" / "status.json", help="status document to write")
-    ap.add_argument("--history", type=Path, default=ROOT / "data" / "status-history.jsonl",
-                    help="history file, one JSON line per run (default: %(default)s)")
+    ap.add_argument("--out", type=Path, help="status document to write (default: data/status.json for live, "
+                                             "test-results/status/status.json for the lab)")
+    ap.add_argument("--history", type=Path, help="history file, one JSON line per run (default: beside "
+                                                 "--out's default, status-history.jsonl)")
     ap.add_argument("--keep", type=int, default=500, help="runs kept in the history (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="print only; write neither file")
     ap.add_argument("--timeout", type=float, help="per-request timeout, s (default: the data's probe.timeout_s)")
@@ -83,6 +90,22 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def annotations(records: list[dict]) -> list[str]:
+    """`::error` workflow commands, one per system that is down and per drifting fact, so a failed
+    scheduled run says which system and which fact on its summary page."""
+    def escape(text: str) -> str:      # the runners' escaping for workflow command values
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    out = []
+    for r in records:
+        if r["verdict"] == "down":
+            out.append(f"::error title={r['system']} is down::{escape(r['system'])}: down: {escape(str(r['down_reason']))}")
+        for item in r["drift"]:
+            out.append(f"::error title={r['system']} drifts ({item['kind']})::"
+                       f"{escape(r['system'])}: {item['kind']}: {escape(item['message'])}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -90,6 +113,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import Settings, append_history, exit_code, live_urls, probe_all_async, status_document, write_status
     from .run import lab_parser_overrides
+    from .store import PUBLISHED_TARGET, default_paths, is_published
+
+    out, history = default_paths(ROOT, args.target)
+    out, history = args.out or out, args.history or history
+    if args.target != PUBLISHED_TARGET and not args.no_write:
+        refused = [str(p) for p in (out, history) if is_published(ROOT, p)]
+        if refused:
+            print(f"python -m probe: --target {args.target} may not write {', '.join(refused)}: the published "
+                  f"status holds probes of the real hosts only (--target live)\n"
+                  f"  hint: leave --out and --history out; a lab probe writes {default_paths(ROOT, args.target)[0]}",
+                  file=sys.stderr)
+            return 2
 
     try:
         data = load(args.data)
@@ -153,11 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
     print(table(records))
-    doc = status_document(records, args.target)
+    doc = status_document(records, args.target, run_url=os.environ.get("LABDOCS_RUN_URL") or None)
     if not args.no_write:
-        write_status(args.out, doc)
-        kept = append_history(args.history, doc, keep=args.keep)
-        print(f"\nwrote {args.out}; {args.history}: {kept} run(s) kept")
+        write_status(out, doc)
+        kept = append_history(history, doc, keep=args.keep)
+        print(f"
+wrote {out}; {history}: {kept} run(s) kept")
     if args.record_measured:
         import datetime
 
@@ -165,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         changed = record(args.record_measured, measured_speeds(records), datetime.date.today(), args.target)
         for line in changed or ["no newer decode speed to record"]:
             print(f"{args.record_measured}: {line}")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in annotations(records):
+            print(line)
     return exit_code(records)
 
 

@@ -20,6 +20,7 @@ METRICS = {
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7"]
 
 W, H = 640, 300
+ISO = "%Y-%m-%dT%H:%M:%SZ"
 LEFT, RIGHT, TOP, BOTTOM = 64, 132, 36, 48
 
 
@@ -84,6 +85,11 @@ def svg_history(history: list[dict], metric: str, *, title: str | None = None) -
         f'<text x="{LEFT}" y="20" fill="currentColor" font-size="14" font-weight="600">{escape(title)}</text>',
     ]
     x0, x1, y0, y1 = LEFT, W - RIGHT, H - BOTTOM, TOP
+    # When it was observed, on the chart itself: an image shown alone must still say how old it is.
+    if times:
+        last = max(times)
+        parts.append(f'<text x="{W - 8}" y="20" fill="currentColor" text-anchor="end" opacity="0.8" '
+                     f'data-observed="{last.strftime(ISO)}">last observed {last.strftime("%Y-%m-%d %H:%M")} UTC</text>')
     if not values:
         parts.append(f'<text x="{(x0 + x1) / 2}" y="{(y0 + y1) / 2}" fill="currentColor" text-anchor="middle" '
                      f'opacity="0.7">no measurements yet</text>')

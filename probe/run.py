@@ -213,7 +213,11 @@ def live_urls(data) -> dict[str, str]:
     return {k: f"http://{s.host}:{s.port}" for k, s in data.systems.items()}
 
 
-def status_document(records: list[dict], target: str, checked_at: str | None = None) -> dict:
-    """What data/status.json holds."""
-    return {"checked_at": checked_at or now_iso(), "target": target,
-            "systems": {r["system"]: r for r in records}}
+def status_document(records: list[dict], target: str, checked_at: str | None = None,
+                    run_url: str | None = None) -> dict:
+    """What data/status.json holds; run_url: the CI run that probed (the status page links it)."""
+    doc = {"checked_at": checked_at or now_iso(), "target": target}
+    if run_url:
+        doc["run_url"] = run_url
+    doc["systems"] = {r["system"]: r for r in records}
+    return doc

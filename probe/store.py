@@ -1,6 +1,10 @@
 """data/status.json (the last run, written atomically) and data/status-history.jsonl (one line per run,
 bounded), and the readers the renderer uses.
 
+Only probes of the real hosts (target "live") are published there: the site, STATUS.md and the badges
+read those two files. A lab probe writes the same two files under test-results/status/ (never committed),
+and the probe refuses to write a lab run to the published paths.
+
 status.json:  {"checked_at": ISO-8601 UTC, "target": "lab"|"live", "systems": {key: record}}
 history line: {"checked_at", "target", "systems": {key: {verdict, drift, health_latency_ms, ttft_s,
                decode_tokens_per_s, measured_pct_of_ceiling, tool_format, served_model, version}}}
@@ -14,6 +18,24 @@ import tempfile
 from pathlib import Path
 
 HISTORY_KEEP = 500
+PUBLISHED_STATUS = "data/status.json"             # relative to the repository root
+PUBLISHED_HISTORY = "data/status-history.jsonl"
+LAB_RESULTS = "test-results/status"               # a lab probe's status.json and history
+PUBLISHED_TARGET = "live"
+
+
+def default_paths(root: Path, target: str) -> tuple[Path, Path]:
+    """Where a probe of `target` writes its status document and history."""
+    if target == PUBLISHED_TARGET:
+        return root / PUBLISHED_STATUS, root / PUBLISHED_HISTORY
+    base = root / LAB_RESULTS
+    return base / "status.json", base / "status-history.jsonl"
+
+
+def is_published(root: Path, path: Path) -> bool:
+    """Whether `path` is one of the published files (links and relative paths resolved)."""
+    resolved = Path(path).resolve()
+    return any(resolved == (root / p).resolve() for p in (PUBLISHED_STATUS, PUBLISHED_HISTORY))
 
 
 def write_atomic(path: Path | str, text: str) -> None:

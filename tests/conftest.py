@@ -139,6 +139,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for name, seconds in LAB_TIMES.items():
             if name.startswith("  "):
                 terminalreporter.write_line(f"  {name.strip()}: healthy {seconds:.0f} s after start")
+    from doctests.procedure import NOT_RUN
+
+    if NOT_RUN:
+        terminalreporter.section("procedure on stand-in hosts: steps not run")
+        for line in dict.fromkeys(NOT_RUN):
+            terminalreporter.write_line(line)
     lines = REPORT.lines(config.getoption("target"))
     if lines:
         terminalreporter.section("doc blocks")

@@ -59,7 +59,7 @@ def test_one_data_entry_adds_a_whole_system(repo_copy: Path):
     assert generated.returncode == 0, generated.stderr
     vega = repo_copy / "systems" / "vega"
     assert sorted(p.name for p in vega.iterdir()) == \
-        [".nav.yml", "COMPOSE.md", "QUICKSTART.md", "README.md", "docker-compose.yml"]
+        [".nav.yml", "COMPOSE.md", "QUICKSTART.md", "README.md", "docker-compose.yml", "vllm-vega.service"]
     assert "qwen-embed" in (vega / "docker-compose.yml").read_text()
     assert "vega.home.arpa" in (repo_copy / "STATUS.md").read_text()
     assert "http://vega.home.arpa:8000/v1" in (repo_copy / "clients" / "opencode.json").read_text()

@@ -45,7 +45,7 @@ def test_compose_is_deployable_as_documented(path: Path):
     svc = yaml.safe_load(path.read_text())["services"]["vllm"]
     assert svc["image"] == DATA.images[system.image].ref
     assert svc["container_name"] == system.container_name
-    assert svc["restart"] == "unless-stopped"
+    assert svc["restart"] == f"on-failure:{DATA.infrastructure.container.restart_max_retries}"
     assert svc["network_mode"] == "host" and svc["ipc"] == "host"
     assert svc["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     mount = svc["volumes"][0]

@@ -149,3 +149,11 @@ def test_every_page_with_commands_is_collected():
     for expected in ("README.md", "STATUS.md", "vllm-gb10/SETUP.md", "docs/index.md",
                      *(f"systems/{k}/QUICKSTART.md" for k in DATA.systems)):
         assert expected in pages, expected
+
+
+def test_no_block_deletes_what_rollback_needs():
+    """Every block a reader sees, skipped ones included: no prune of tagged images, no image the data
+    names deleted, and no build-cache prune without its cost (issue 14)."""
+    problems = [f"{b.id}: {p}" for b in BLOCKS if b.lang in fences.SHELL
+                for p in static.deletes_rollback_images(b, PAGES[b.page], KNOWN)]
+    assert not problems, "\n".join(problems)

@@ -51,14 +51,14 @@ def test_the_systems_listing_has_every_system_in_data_order():
 
 def test_drift_is_reported_as_a_diff_and_nothing_is_written(repo_copy: Path):
     target = repo_copy / "systems" / "stella" / "docker-compose.yml"
-    target.write_text(target.read_text().replace("restart: unless-stopped", "restart: always"))
+    target.write_text(target.read_text().replace('restart: "on-failure:3"', "restart: always"))
     edited = target.read_text()
 
     result = macros_cli("check", "--out", str(repo_copy))
 
     assert result.returncode == 1
     assert "--- a/systems/stella/docker-compose.yml" in result.stdout
-    assert "-    restart: always" in result.stdout and "+    restart: unless-stopped" in result.stdout
+    assert "-    restart: always" in result.stdout and '+    restart: "on-failure:3"' in result.stdout
     assert target.read_text() == edited
 
 
@@ -108,7 +108,8 @@ def test_quickstart_has_the_playbook_shape(key: str):
     items = re.split(r"^\d+\. ", prereqs, flags=re.M)[1:]
     assert items and all("```bash" in item for item in items)  # a check per prerequisite
     steps = text.split("## Steps")[1].split("## Rollback")[0]
-    assert re.search(r"timeout \d+ sh -c 'until curl -fsS http://\S+/health", steps)  # bounded wait
+    # bounded wait, with what a stock Mac has (no GNU timeout)
+    assert re.search(r"for _ in \$\(seq \d+\); do curl -fsS --max-time \d+ http://\S+/health && break; sleep \d+; done", steps)
     assert "| Symptom | Cause | Fix |" in text
 
 

@@ -347,9 +347,14 @@ def test_cli_writes_status_and_exit_codes(tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(probe, "live_urls", lambda data: {"pegasus": good_p.url, "stella": good.url})
         assert main(args) == 0
         printed = capsys.readouterr().out
+        assert "::error" not in printed
+        # As the scheduled CI job runs it: the run's address is recorded, and a failure names system and fact.
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+        monkeypatch.setenv("LABDOCS_RUN_URL", "https://forge.home.arpa/lab/docs/actions/runs/7")
         monkeypatch.setattr(probe, "live_urls", lambda data: {"pegasus": good_p.url,
                                                              "stella": fakes.refused_url("127.0.0.82")})
         assert main(args) == 1
+        annotated = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
     finally:
         good.stop()
         good_p.stop()
@@ -361,6 +366,36 @@ def test_cli_writes_status_and_exit_codes(tmp_path, monkeypatch, capsys):
     assert doc["systems"]["stella"]["verdict"] == "down" and doc["systems"]["pegasus"]["verdict"] == "up"
     assert doc["systems"]["stella"]["host"] == STELLA.host
     assert [e["systems"]["stella"]["verdict"] for e in probe.load_history(hist)] == ["up", "down"]
+    assert doc["run_url"] == "https://forge.home.arpa/lab/docs/actions/runs/7"
+    assert len(annotated) == 1 and annotated[0].startswith("::error title=stella is down::stella: down: "), annotated
+
+
+def test_annotations_name_system_and_fact():
+    from probe.__main__ import annotations
+
+    records = [{"system": "stella", "verdict": "drift", "down_reason": None,
+                "drift": [{"kind": "context_length", "message": "max_model_len 32768, documented 204800\nmore"}]},
+               {"system": "pegasus", "verdict": "up", "down_reason": None, "drift": []}]
+    assert annotations(records) == ["::error title=stella drifts (context_length)::stella: context_length: "
+                                    "max_model_len 32768, documented 204800%0Amore"]
+
+
+@pytest.mark.parametrize("flag", ["--out", "--history"])
+def test_a_lab_probe_may_not_write_the_published_status(flag, capsys):
+    """Refused before any lab starts: the published files hold probes of the real hosts only."""
+    from probe.__main__ import main
+
+    published = {"--out": "data/status.json", "--history": "data/status-history.jsonl"}[flag]
+    before = {p: (ROOT / p).read_bytes() if (ROOT / p).exists() else None for p in published_files()}
+    assert main(["--target", "lab", flag, str(ROOT / published)]) == 2
+    err = capsys.readouterr().err
+    assert f"--target lab may not write {ROOT / published}" in err and "test-results/status/status.json" in err
+    assert before == {p: (ROOT / p).read_bytes() if (ROOT / p).exists() else None for p in published_files()}
+
+
+def published_files() -> list[str]:
+    return ["data/status.json", "data/status-history.jsonl", "STATUS.md",
+            *(p.relative_to(ROOT).as_posix() for p in (ROOT / "charts").glob("*.svg"))]
 
 
 def test_cli_refuses_unknown_system(capsys):
@@ -393,17 +428,20 @@ def test_lab_systems_are_up_as_declared(lab):
 
 
 @pytest.mark.lab
-def test_lab_cli(lab, tmp_path):
-    out, hist = tmp_path / "status.json", tmp_path / "history.jsonl"
+def test_lab_cli(lab):
+    """A lab probe writes test-results/status/ by default and leaves the published status untouched."""
+    before = {p: (ROOT / p).read_bytes() if (ROOT / p).exists() else None for p in published_files()}
+    out = ROOT / "test-results" / "status" / "status.json"
+    out.unlink(missing_ok=True)
     # The tool-format check is covered in-process above; here the command line's lab path and files.
-    argv = [sys.executable, "-m", "probe", "--target", "lab", "--lab-running", "--no-tools", "--out", str(out),
-            "--history", str(hist)]
+    argv = [sys.executable, "-m", "probe", "--target", "lab", "--lab-running", "--no-tools"]
     for s in lab.specs:
         if s.name in DATA.systems:
             argv += ["--system", s.name]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "speed" in proc.stdout and "VERDICT" in proc.stdout
+    assert "speed" in proc.stdout and "VERDICT" in proc.stdout and f"wrote {out}" in proc.stdout
     doc = json.loads(out.read_text())
     assert doc["target"] == "lab" and set(doc["systems"]) == {s.name for s in lab.specs if s.name in DATA.systems}
-    assert len(hist.read_text().splitlines()) == 1
+    assert probe.load_history(out.parent / "status-history.jsonl")[-1]["checked_at"] == doc["checked_at"]
+    assert before == {p: (ROOT / p).read_bytes() if (ROOT / p).exists() else None for p in published_files()}

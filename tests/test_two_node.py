@@ -63,7 +63,7 @@ def test_worker_joins_the_head_and_blocks(example_repo):
     assert svc["command"] == ["ray", "start", f"--address={c.head_address}:{c.ray_port}",
                               f"--node-ip-address={worker.address}", "--num-gpus=1", "--block"]
     assert svc["environment"]["VLLM_HOST_IP"] == worker.address
-    assert svc["restart"] == "unless-stopped"
+    assert svc["restart"] == f"on-failure:{DATA.infrastructure.container.restart_max_retries}"
 
 
 @pytest.mark.parametrize("old,new,expected", [
@@ -88,10 +88,10 @@ def test_cluster_rules(tmp_path, old, new, expected):
 def test_quickstart_brings_the_cluster_up_in_order(example_repo):
     text = (example_repo / "systems" / KEY / "QUICKSTART.md").read_text()
     steps = text.split("## Steps")[1].split("## Rollback")[0]
-    head_up = steps.index("cd ~/vllm-service && docker compose up -d\n")
-    worker_up = steps.index("ssh orion-2-llm 'cd ~/vllm-service && docker compose up -d'")
+    head_up = steps.index("  && docker compose up -d\n")
+    worker_up = steps.index("ssh orion-2-llm bash -s <<'EOF'\n    cd ~/vllm-service && docker compose down")
     ray_check = steps.index("ray status | grep -q \"/2.0 GPU\"")
-    health = steps.index("/health; do sleep 10; done")
+    health = steps.index("/health && break; sleep 10; done")
     assert head_up < worker_up < ray_check < health
 
 

