@@ -192,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_status(out, doc)
         kept = append_history(history, doc, keep=args.keep)
-        print(f"
-wrote {out}; {history}: {kept} run(s) kept")
+        print(f"\nwrote {out}; {history}: {kept} run(s) kept")
     if args.record_measured:
         import datetime
 
