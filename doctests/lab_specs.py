@@ -27,7 +27,9 @@ def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
     """ServerSpec list plus the dropped flags, per system: {key: [(flag, reason), ...]}.
     Servers get 127.0.0.<first_address>, the next one, and so on, in data order. A multi-node
     system is served by its head's endpoint alone (the lab has no second machine)."""
-    from lab.servers import ServerSpec
+    from lab.servers import PROJECT_ROOT, ServerSpec
+
+    share = PROJECT_ROOT / ".lab" / "share"   # the lab's stand-in for the model share's extra folders
 
     out, dropped = [], {}
     for index, (key, system) in enumerate(data.systems.items()):
@@ -51,11 +53,21 @@ def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
             family=TINY_FAMILY.get(system.model.family, "qwen3"),
             tool_call_parser=system.tool_calling.parser if system.tool_calling.auto_tool_choice else None,
             extra_args=extra, hostnames=[system.host], model_repo=system.model.repo,
+            **offline(data, system, share),
         ))
     return out, dropped
 
 
 EXAMPLES = "data/examples/*.yaml"
+
+
+def offline(data: LabData, system, share) -> dict:
+    """The files the system's model reads offline at start-up (model_families.*.offline_files), as the lab
+    provides them: each in its folder under the lab's share, with the variable the compose file sets."""
+    family = data.model_families.get(system.model.family)
+    files = family.offline_files if family else []
+    return {"offline_dirs": {f.env: str(share / f.dir) for f in files},
+            "offline_files": {str(share / f.dir / f.name): f.sha256 for f in files}}
 LAB_REQUIREMENTS = "lab/requirements-lab.txt"
 
 

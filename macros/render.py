@@ -125,6 +125,23 @@ class SystemView:
         self.head_script = self._head_script() if c else None
         self.ops = Procedure(data, self)
 
+    @property
+    def tool_paths(self) -> dict:
+        """What a client gets for a tool call the model writes with tool_choice "auto", without and with
+        streaming, from the system's parser and its model family's own format (vLLM's behaviour)."""
+        from .rules import client_format
+
+        family = self.data.model_families[self.s.model.family]
+        parser = self.s.tool_calling.parser
+        if client_format(parser, family) == "openai":
+            return {"plain": "`tool_calls`", "stream": "`tool_calls` deltas", "native": True}
+        plain = f"{family.tool_format} text in `content` (`toolcalls.normalize_message` turns it into `tool_calls`)"
+        if parser == "hermes" and family.tool_format == "qwen3-xml":
+            # hermes holds everything after <tool_call> as partial JSON that never parses, and drops it.
+            return {"plain": plain, "stream": "**nothing**: the call is dropped from `content` and `tool_calls`",
+                    "native": False}
+        return {"plain": plain, "stream": f"{family.tool_format} text in `content` deltas", "native": False}
+
     def cite(self, source_id: str | None, estimate: str | None = None) -> str:
         """Where a figure comes from, for the page beside it: a measurement (host, date, how, record),
         a vendor's page, or a visible estimate."""

@@ -126,6 +126,8 @@ class ModelFamily(Strict):
     tool_format: ToolFormat = Field(description="the tool-call format the family's chat template makes models emit")
     parsers: list[Word] = Field(min_length=1, description="vLLM --tool-call-parser values that read that format")
     offline_files: list[OfflineFile] = Field(default_factory=list)
+    forced_tool_choice: bool = Field(
+        default=True, description="whether vLLM reliably honours a named or required tool_choice for this family")
 
 
 class Quantization(Strict):
