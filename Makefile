@@ -12,7 +12,7 @@ TARGET ?= lab
 SYSTEM_ARGS := $(foreach s,$(SYSTEM),--system $(s))
 JUNIT := --junitxml=test-results/junit.xml
 
-.PHONY: help install serve build generate check-generated validate test check-live status lab-up system-deps lock clean
+.PHONY: help install serve build generate check-generated validate test check-live status publish-status lab-up system-deps lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -52,6 +52,17 @@ check-live: install system-deps ## Run the docs' blocks against the real hosts (
 status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes data/status.json, STATUS.md and newer measured speeds into the data; lab only test-results/status/
 	$(BIN)/python -m probe --target $(TARGET) $(SYSTEM_ARGS) $(if $(filter live,$(TARGET)),--record-measured data/systems.yaml); rc=$$?; \
 	$(if $(filter live,$(TARGET)),$(BIN)/python -m macros generate >/dev/null || rc=2;) exit $$rc
+
+# What a live probe changes, and all that publish-status commits.
+STATUS_FILES := data/status.json data/status-history.jsonl STATUS.md charts
+BRANCH ?= main
+
+publish-status: install ## Commit the live status files as the CI bot and push them to BRANCH (the scheduled CI job)
+	$(BIN)/python -m macros check >/dev/null    # refuses a lab status in data/; the files match the probe
+	git add -A -- $(STATUS_FILES)
+	if git diff --cached --quiet; then echo "status unchanged: nothing to publish"; else \
+		git commit --quiet -m "chore(status): probe of the real hosts" -m "$${LABDOCS_RUN_URL:-by hand}" && \
+		git pull --quiet --rebase --autostash origin $(BRANCH) && git push --quiet origin HEAD:$(BRANCH); fi
 
 lab-up: install ## Start the loopback lab (real vLLM CPU servers, one per system) until Ctrl-C
 	$(BIN)/python -m doctests lab-spec --out .lab/specs.json $(SYSTEM_ARGS)

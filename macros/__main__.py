@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,20 @@ from .loader import DEFAULT_DATA, ROOT, load_checked
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("interrupted; generated files are as they were before this run", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last net: a bug still gets one line and exit 2, not a traceback
+        if os.environ.get("LABDOCS_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in macros/; "
+              "LABDOCS_DEBUG=1 shows the traceback", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m macros", description=__doc__)
     parser.add_argument("command", choices=["validate", "generate", "check"],
                         help="validate the data; write generated files; or check them for drift")
@@ -25,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             print(f"{args.data}: ok ({len(data.systems)} systems)")
             return 0
-        plan = generate.plan(args.data, args.out, data)
+        if args.command == "check":
+            plan = generate.plan(args.data, args.out, data)
     except DataInvalid as exc:
         print(exc, file=sys.stderr)
         print(f"\n{len(exc.errors)} error(s); nothing was written.", file=sys.stderr)
@@ -38,7 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(plan.changed) + len(plan.stale)} generated file(s) out of date: run `make generate`",
               file=sys.stderr)
         return 1
-    generate.apply(plan)
+    try:
+        with generate.locked(args.out):
+            plan = generate.plan(args.data, args.out, data)     # (again, under the lock: what is on disk now)
+            cleaned = generate.apply(plan)
+    except generate.GenerateError as exc:
+        print(f"generate: {exc}", file=sys.stderr)
+        return 2
+    for rel in cleaned:
+        print(f"removed {rel} (left by an interrupted run)")
     for rel in plan.changed:
         print(f"wrote {rel}")
     for rel in plan.stale:

@@ -17,9 +17,11 @@ class DataError:
     key: str
     message: str
     hint: str | None = None
+    column: int | None = None      # for problems in the YAML itself (a character, a syntax error)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        where += f":{self.column}" if self.line and self.column else ""
         text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
         return f"{text}\n  hint: {self.hint}" if self.hint else text
 
@@ -112,6 +114,8 @@ def _message(err: dict, root: type[BaseModel]) -> tuple[str, str | None]:
         return f"expected a whole number, got {value!r}", None if _describe(root, loc) else "write digits only"
     if kind in ("float_parsing", "float_type"):
         return f"expected a number, got {value!r}", None
+    if kind == "finite_number":
+        return f"expected a finite number, got {value!r}", "infinity and NaN are not values a page or flag can use"
     if kind in ("bool_parsing", "bool_type"):
         return f"expected true or false, got {value!r}", None
     if kind in ("string_type",):

@@ -24,11 +24,20 @@ def on_startup(command: str, dirty: bool) -> None:
 
 def on_pre_build(config) -> None:
     if _serving:
-        from macros import generate     # (here: a plain `mkdocs build` needs none of it)
+        from mkdocs.exceptions import PluginError
 
-        plan = generate.plan()
-        if not plan.in_sync:
-            generate.apply(plan)
+        from macros import generate     # (here: a plain `mkdocs build` needs none of it)
+        from macros.errors import DataInvalid
+
+        try:
+            plan = generate.plan()
+            if not plan.in_sync:
+                with generate.locked(plan.out_root):
+                    generate.apply(generate.plan())
+        except DataInvalid as exc:      # the message, not a traceback; serve keeps watching for the fix
+            raise PluginError(f"{exc}\n{len(exc.errors)} error(s); nothing was written.") from None
+        except generate.GenerateError as exc:
+            raise PluginError(str(exc)) from None
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

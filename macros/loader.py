@@ -6,7 +6,6 @@ Both the site (define_env) and the command line call `load`; nothing else reads 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -28,7 +27,7 @@ def _display(path: Path) -> str:
 
 
 def _plain(node):
-    """ruamel's round-trip types -> plain Python, so nothing YAML-specific leaks into outputs."""
+    """Parsed values -> plain Python (ruamel's round-trip types too, for tests that compare)."""
     if isinstance(node, dict):
         return {str(k): _plain(v) for k, v in node.items()}
     if isinstance(node, list):
@@ -43,8 +42,8 @@ def _plain(node):
 
 def line_of(tree, loc: tuple) -> int | None:
     """1-based line of the deepest key of `loc` present in the tree (libyaml nodes or ruamel's round trip)."""
-    if isinstance(tree, yaml12.yaml.Node):
-        return yaml12.line_of(tree, loc)
+    if isinstance(tree, yaml12.yaml.Node):   # (a key missing at the top: the line the document starts on)
+        return yaml12.line_of(tree, loc) or tree.start_mark.line + 1
     line, node = None, tree
     for part in loc:
         try:
@@ -62,37 +61,28 @@ def line_of(tree, loc: tuple) -> int | None:
 
 
 def parse_yaml(path: Path) -> tuple[object, dict]:
-    """(tree for line numbers, plain data). libyaml first; ruamel for what it rejects, to explain why."""
+    """(node tree for line numbers, plain data), or DataInvalid with the line and column of the problem."""
     shown = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise DataInvalid([DataError(shown, None, "", f"cannot read the data file: {exc.strerror}",
+        raise DataInvalid([DataError(shown, None, "", f"cannot read the data file: {exc.strerror or exc}",
                                      "pass an existing file with --data")]) from None
-    fast = yaml12.parse(text)
-    if fast is not None and isinstance(fast[1], dict):
-        return fast[0], _plain(fast[1])
-    from ruamel.yaml import YAML                       # (only here: its import alone takes 0.1 s)
-    from ruamel.yaml.constructor import DuplicateKeyError
-    from ruamel.yaml.error import MarkedYAMLError
-
     try:
-        tree = YAML(typ="rt").load(text)
-    except DuplicateKeyError as exc:
-        mark = exc.problem_mark
-        found = re.search(r'duplicate key "(.*?)"', exc.problem or "")
-        raise DataInvalid([DataError(shown, mark.line + 1 if mark else None, "",
-                                     f"duplicate key {found.group(1) if found else ''!r}".replace("''", "").strip(),
-                                     "each key (and each system id) may appear once in a mapping")]) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise DataInvalid([DataError(shown, mark.line + 1 if mark else None, "",
-                                     f"YAML syntax error: {exc.problem or exc.context}",
-                                     "check indentation and quoting on this line or the one above")]) from None
-    if not isinstance(tree, dict):
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1:exc.start].decode("utf-8", "replace")) + 1
+        raise DataInvalid([DataError(shown, line, "", f"byte 0x{raw[exc.start]:02x} is not UTF-8 text",
+                                     "save the file as UTF-8", column)]) from None
+    try:
+        tree, data = yaml12.parse(text)
+    except yaml12.YamlProblem as exc:
+        raise DataInvalid([DataError(shown, exc.line, "", exc.message, exc.hint, exc.column)]) from None
+    if not isinstance(data, dict):
         raise DataInvalid([DataError(shown, 1, "", "expected a mapping at the top of the file",
                                      "start with `lab:`, `infrastructure:`, `systems:` ...")])
-    return tree, _plain(tree)
+    return tree, _plain(data)
 
 
 def load(path: Path | str = DEFAULT_DATA) -> LabData:

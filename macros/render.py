@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from .clients import opencode_config, opencode_provider
 from .loader import ROOT
 from .operations import Procedure
 from .rules import version_of
-from .schema import LabData, System
+from .schema import FORGES, LabData, System
 from .serve_args import serve_argv
 from .status import CHARTS
 from .status import outputs as status_outputs
@@ -39,6 +40,23 @@ def _yaml_scalar(value: object) -> str:
     return json.dumps(value)
 
 
+_LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029\x0b\x0c]")
+
+
+def _comment(value: object) -> str:
+    """Text for a YAML comment: a line break would end the comment and start YAML of its own
+    (PyYAML also breaks at U+0085, U+2028, U+2029). The schema refuses them; this refuses them again."""
+    text = str(value)
+    if _LINE_BREAKS.search(text):
+        raise ValueError(f"refusing to write a line break into a YAML comment: {text!r}")
+    return text
+
+
+def attribute(value: object) -> str:
+    """Text inside a double-quoted Markdown title (admonitions, tabs): a '"' would end it."""
+    return _comment(value).replace("&", "&amp;").replace('"', "&quot;")
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """One environment per process: `mkdocs serve` regenerates on every change, and compiling the
@@ -54,6 +72,8 @@ def environment() -> jinja2.Environment:
     env.filters["num"] = lambda v: f"{v:g}"  # 6.0 -> 6, 0.85 -> 0.85
     env.filters["q"] = lambda v: shlex.quote(str(v))
     env.filters["yaml"] = _yaml_scalar
+    env.filters["comment"] = _comment
+    env.filters["attribute"] = attribute
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
     env.filters["decode_speed"] = _decode_speed
     return env
@@ -95,7 +115,7 @@ class SystemView:
         self.gpu_count = system.gpus or "all"
         family = data.model_families.get(system.model.family)
         self.offline_files = list(family.offline_files) if family else []
-        self.build_command = shlex.join(self.image.build_command) if self.image.build_command else None
+        self.build_command = self.image.build_command
         self.api_base = f"http://{system.host}:{system.port}"
         self.openai_base = f"{self.api_base}/v1"
         self.argv = serve_argv(system)
@@ -238,6 +258,7 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
+    out.update(ci_outputs(env, data, source))
     out["clients/opencode.json"] = json.dumps(opencode_config(data), indent=2) + "\n"
     for image in data.images.values():
         if image.build:
@@ -245,6 +266,24 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
             ctx = {"lab": data, "image": image, "b": image.build, "platform": data.platforms[image.build.platform],
                    "marker": marker(source, f"templates/{template}", "hash")}
             out["vllm-gb10/build.env"] = env.get_template(template).render(ctx)
+    return out
+
+
+def ci_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str, str]:
+    """The CI workflows, in the folder the data's forge reads. Expressions are the forges' own syntax,
+    built here so that the templates hold no `${{ }}` and data values reach them only as YAML scalars."""
+    if data.ci is None:
+        return {}
+    folder, run_field = FORGES[data.ci.forge]
+    ctx = {"lab": data, "ci": data.ci,
+           "run_url_expression": "${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.%s }}" % run_field,
+           "token_expression": "${{ secrets.%s }}" % data.ci.secrets.push_token,
+           "always_expression": "${{ !cancelled() }}"}
+    out = {}
+    for name in ("test.yml", "status.yml"):
+        template = f"workflows/{name}.j2"
+        ctx["marker"] = marker(source, f"templates/{template}", "hash")
+        out[f"{folder}/{name}"] = env.get_template(template).render(ctx)
     return out
 
 

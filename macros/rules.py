@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from .errors import key_path
@@ -104,8 +105,9 @@ def _versions(data: LabData, key: str, s) -> Iterator[Problem]:
     row = data.vllm_versions.get(image.vllm)
     if row is None:
         return  # reported once, at images.<key>.vllm
+    refused = {loc[-1] for loc, _, _ in _serve_args(key, s)}  # reported once, as what they are
     for flag in dict.fromkeys(flag_names(s)):
-        if flag not in row.flags:
+        if flag not in row.flags and flag not in refused:
             loc = base + (("vllm_args", flag) if flag in s.vllm_args else FLAG_KEYS.get(flag, ("vllm_args",)))
             yield loc, f"--{flag} is not among vLLM {image.vllm}'s flags (image {s.image}, vllm_versions.{image.vllm}.flags)", \
                 (f"drop it, or, if vLLM {image.vllm} has it (check its source with tools/vllm_source_facts.py), "
@@ -127,6 +129,35 @@ def _read_per_token(data: LabData, key: str, s) -> Iterator[Problem]:
         yield ("systems", key, "model", "read_per_token"), \
             f"the groups add up to {total:g}B, not active_params_b ({s.model.active_params_b:g}B)", \
             "list every tensor a token reads (experts, attention, router, lm_head), each once"
+# Flag names that carry a secret: the compose file and README are committed, so a secret written
+# there is published. vLLM and the hub read them from the host's environment instead.
+SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d|credentials?|auth)(-|$)")
+SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
+
+
+def reserved_flag(flag: str) -> str | None:
+    """The generated flag that `--flag` would set: argparse takes any unique prefix of a flag name
+    (`--max-model` is `--max-model-len`) and vLLM's boolean flags take a `--no-` form, so a name that
+    is a prefix of a reserved one, with or without `no-`, sets it."""
+    for name in (flag, flag.removeprefix("no-")):
+        for reserved in RESERVED_FLAGS:
+            if reserved.startswith(name):
+                return reserved
+    return None
+
+
+def _serve_args(key: str, s) -> Iterator[Problem]:
+    for flag, value in s.vllm_args.items():
+        loc = ("systems", key, "vllm_args", flag)
+        reserved = reserved_flag(flag)
+        if reserved == flag:
+            yield loc, f"--{flag} is generated, not set here", f"set {RESERVED_FLAGS[flag]} instead"
+        elif reserved:
+            yield loc, f"--{flag} is read by vLLM as --{reserved}, which is generated, not set here", \
+                f"set {RESERVED_FLAGS[reserved]} instead; write vLLM flags out in full"
+        elif SECRET_FLAG.search(flag) or (isinstance(value, str) and SECRET_VALUE.search(value)):
+            yield loc, f"--{flag} would write a secret into the committed compose file and README", \
+                "keep secrets in the host's environment (vLLM reads VLLM_API_KEY, the hub HF_TOKEN), as HF_TOKEN is"
 
 
 def expected_model_id(data: LabData, repo: str, snapshot: str) -> str:
@@ -218,10 +249,7 @@ def check(data: LabData) -> Iterator[Problem]:
             yield base + ("model", "active_params_b"), \
                 f"{s.model.active_params_b:g} is larger than params_b ({s.model.params_b:g})", \
                 "active parameters are the subset used per token (for a dense model, the same as params_b)"
-        for flag in s.vllm_args:
-            if flag in RESERVED_FLAGS:
-                yield base + ("vllm_args", flag), f"--{flag} is generated, not set here", \
-                    f"set {RESERVED_FLAGS[flag]} instead"
+        yield from _serve_args(key, s)
 
     yield from _provenance(data)
     for key, image in data.images.items():

@@ -1,13 +1,25 @@
-"""Constrained string types for values that end up in shell commands, YAML or URLs.
+"""The kind of every string in the data file: what it may contain, so no value can change the
+structure of a page, a compose file or a command it is pasted into.
 
-Each type rejects what could change the meaning of a command it is pasted into (spaces, quotes,
-`$`, backticks, newlines, ...) with a message that says what is allowed. Validation, not quoting:
-a doc-test must never run something the data smuggled in.
+- Text: one line of prose for pages and comments (names, roles, titles, known issues). Markdown-safe:
+  no line break or invisible character, nothing that opens a block (a fence, heading, list, quote,
+  admonition, tab, table, HTML or an attribute list), no Jinja (generated pages go through
+  mkdocs-macros). No field is multi-line: a folded `>-` scalar is one line.
+- Hostname, IPv4 (ASCII digits), identifiers, container names, image references, Hugging Face repos,
+  snapshot shas, vLLM flag names and values, words (an option or a parser name), URLs, npm packages:
+  each a pattern of characters that are inert in a shell, a YAML scalar and a URL, never starting
+  with '-' where a tool would read an option.
+- AbsPath / HomePath: the characters, and the meaning: no '.' or '..' segments, not '/' or a system
+  directory, '~' only as '~/...' (bash reads '~-' and '~+' as other folders).
+
+Validation first; the templates also escape by context (macros/render.py), so a value that got
+through still could not add a line or a block.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -43,20 +55,55 @@ Hostname = _pattern_type(
 )
 IPv4 = _pattern_type(
     "ipv4_address",
-    r"((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)",
+    r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
     "four numbers 0-255 separated by dots",
     "10.0.0.1",
 )
-AbsPath = _pattern_type(
+# Folders a generated command must never cd into, copy to or bind-mount (nor anything under them).
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/root", "/run", "/sbin",
+               "/sys", "/usr", "/var")
+
+
+def _path_meaning(value: str) -> str | None:
+    """Why a path with valid characters still does not name a folder of its own, or None."""
+    rest = value[2:] if value.startswith("~/") else value[1:]
+    segments = rest.split("/")
+    if value.endswith("/") or "" in segments:
+        return "has an empty segment ('//' or a trailing '/')"
+    if any(seg in (".", "..") for seg in segments):
+        return "has a '.' or '..' segment"
+    if value.startswith("/") and any(value == d or value.startswith(d + "/") for d in SYSTEM_DIRS):
+        return "is a system folder or inside one"
+    return None
+
+
+def _path_type(name: str, pattern: str, allowed: str, example: str):
+    _pattern_type(name, pattern, allowed, example)
+    check_chars = CHECKS[name]
+
+    def check(value: str) -> str:
+        check_chars(value)
+        why = _path_meaning(value)
+        if why:
+            raise PydanticCustomError(
+                f"unsafe_{name}", "{shown} {why}",
+                {"shown": repr(value), "why": why, "hint": f"name the folder itself, like {example}"})
+        return value
+
+    CHECKS[name] = check
+    return Annotated[str, AfterValidator(check)]
+
+
+AbsPath = _path_type(
     "absolute_path",
-    r"/[A-Za-z0-9._+@/-]*",
+    r"/[A-Za-z0-9._+@/-]+",
     "starts with '/'; letters, digits and . _ + @ / - only",
     "/mnt/models",
 )
-HomePath = _pattern_type(
+HomePath = _path_type(
     "path",
-    r"(~|/)[A-Za-z0-9._+@/-]*",
-    "starts with '~' or '/'; letters, digits and . _ + @ / - only",
+    r"(~/|/)[A-Za-z0-9._+@/-]+",
+    "starts with '~/' or '/'; letters, digits and . _ + @ / - only",
     "~/vllm-service",
 )
 Identifier = _pattern_type(
@@ -92,14 +139,14 @@ FlagName = _pattern_type(
 )
 FlagValue = _pattern_type(
     "flag_value",
-    r"[A-Za-z0-9._:/=+,@%-]+",
-    "letters, digits and . _ : / = + , @ % - only; no spaces, quotes, '$' or backticks",
+    r"[A-Za-z0-9._:/+,@%][A-Za-z0-9._:/=+,@%-]{0,255}",
+    "letters, digits and . _ : / = + , @ % - only, not starting with '-' or '='; no spaces, quotes, '$' or backticks",
     "auto",
 )
 Word = _pattern_type(
     "option",
-    r"[A-Za-z0-9._=+-]+",
-    "letters, digits and . _ = + - only",
+    r"[A-Za-z0-9_][A-Za-z0-9._=+-]{0,127}",
+    "letters, digits and . _ = + - only, starting with a letter, digit or '_'",
     "noatime",
 )
 Url = _pattern_type(
@@ -114,3 +161,78 @@ NpmPackage = _pattern_type(
     "an npm package name such as @scope/name",
     "@ai-sdk/openai-compatible",
 )
+Cron = _pattern_type(
+    "cron_schedule",
+    r"[0-9*/,-]+( [0-9*/,-]+){4}",
+    "five cron fields (minute hour day month weekday) of digits and * / , - only, in UTC",
+    "'0 3 * * *' (03:00 UTC every night)",
+)
+Email = _pattern_type(
+    "email_address",
+    r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+",
+    "local@domain with letters, digits and . _ + - only",
+    "labdocs-bot@home.arpa",
+)
+SecretName = _pattern_type(
+    "secret_name",
+    r"(?!GITHUB_)(?!FORGEJO_)(?!GITEA_)[A-Z][A-Z0-9_]{0,63}",
+    "upper-case letters, digits and '_', not starting with GITHUB_, FORGEJO_ or GITEA_ (reserved by the forges)",
+    "LABDOCS_BOT_TOKEN",
+)
+
+
+# --- prose -------------------------------------------------------------------------------------
+
+TEXT_MAX = 500
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}   # controls, format (bidi, zero-width), separators
+# At the start of a line, these open a Markdown block (heading, quote, list, table, admonition,
+# details, content tab, fence, HTML, link definition, footnote, abbreviation, snippet).
+_BLOCK_START = re.compile(r"[#>*+=|!?:<\[-]|[0-9]{1,9}[.)](\s|$)")
+_CODE_SPAN = re.compile(r"`[^`]*`")
+_RAW_HTML = re.compile(r"<[A-Za-z/!?]")
+_SCRIPT_URL = re.compile(r"(javascript|vbscript|data)\s*:", re.IGNORECASE)
+
+
+def _text_problem(value: str) -> str | None:
+    if not value.strip():
+        return "is empty"
+    if value != value.strip():
+        return "starts or ends with a space"
+    if len(value) > TEXT_MAX:
+        return f"is longer than {TEXT_MAX} characters"
+    for ch in value:
+        if unicodedata.category(ch) in _INVISIBLE or ch == "\x85":
+            if ch in "\n\r":
+                return "contains a line break (text is one line: fold a long one with >-)"
+            return f"contains U+{ord(ch):04X} ({unicodedata.name(ch, 'a control character').lower()})"
+    if _BLOCK_START.match(value):
+        return f"starts with {value[0]!r}, which opens a Markdown block at the start of a line"
+    if "|" in value:
+        return "contains '|', which splits a table cell"
+    if "```" in value or "~~~" in value:
+        return "contains a code fence marker"
+    if any(tag in value for tag in ("{{", "{%", "{#", "%}", "}}", "#}")):
+        return "contains a Jinja marker, which the site's macros would run"
+    outside_code = _CODE_SPAN.sub("", value)
+    if _RAW_HTML.search(outside_code):
+        return "contains HTML outside `code`"
+    if "{" in outside_code or "}" in outside_code:
+        return "contains '{' or '}' outside `code` (an attribute list)"
+    if _SCRIPT_URL.search(value):
+        return "contains a script URL"
+    return None
+
+
+def _check_text(value: str) -> str:
+    why = _text_problem(value)
+    if why:
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise PydanticCustomError(
+            "unsafe_text", "{shown} {why}",
+            {"shown": repr(shown), "why": why,
+             "hint": "one line of plain prose; put commands, tags and markup in `backticks`"})
+    return value
+
+
+CHECKS["text"] = _check_text
+Text = Annotated[str, AfterValidator(_check_text)]

@@ -7,14 +7,15 @@ field (uniqueness, parser vs format, model id vs repo) live in rules.py so each 
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from .safe import (
-    CHECKS, AbsPath, ContainerName, FlagName, FlagValue, HfRepo, HomePath, Hostname, Identifier, ImageRef, IPv4,
-    NpmPackage, Sha, Url, Word,
+    CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier,
+    ImageRef, IPv4, NpmPackage, SecretName, Sha, Text, Url, Word,
 )
 
 
@@ -28,6 +29,8 @@ def _check_port(value: int) -> int:
 
 
 Port = Annotated[int, AfterValidator(_check_port)]
+# A count, size or duration: whole, positive and within what the tools reading it take (a C int).
+Count = Annotated[int, Field(gt=0, le=2**31 - 1)]
 Positive = Annotated[float, Field(gt=0)]
 
 
@@ -37,20 +40,22 @@ ToolFormat = Literal["openai", "hermes", "qwen3-xml"]
 class Strict(BaseModel):
     # defer_build: the validator is built once, for LabData when it first validates, instead of once
     # per class at import (which built the nested models' schemas again inside each parent).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # strict: `true` is not port 1 and "8000" is not a number; allow_inf_nan: .inf minutes or .nan
+    # memory fractions are not numbers a page or a flag can use.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, strict=True, allow_inf_nan=False)
 
 
 class Lab(Strict):
-    name: str = Field(description="the lab's display name")
-    summary: str = Field(description="one paragraph for the home page")
-    workstation: str = Field(description="where operators ssh from, e.g. Mac")
+    name: Text = Field(description="the lab's display name")
+    summary: Text = Field(description="one paragraph for the home page")
+    workstation: Text = Field(description="where operators ssh from, e.g. Mac")
     workstation_os: Literal["macos", "linux"] = Field(
         description="the workstation's system as installed: the doc-tests refuse workstation blocks that need "
                     "commands it lacks (doctests/workstation.py), unless the page lists how to install them")
 
 
 class Resolver(Strict):
-    name: str
+    name: Text
     address: IPv4
 
 
@@ -73,7 +78,7 @@ class Nfs(Strict):
 class Container(Strict):
     privileged: bool = Field(description="run containers with --privileged")
     log_max_size: Word = Field(description="json-file log rotation size, e.g. 100m")
-    log_max_files: Annotated[int, Field(gt=0)]
+    log_max_files: Count
     restart_max_retries: Annotated[int, Field(gt=0, le=10)] = Field(
         description="restart: on-failure:N; a vLLM that cannot start must stop retrying (on GB10 an endless "
                     "restart loop leaked unified memory until the host needed a power cycle)")
@@ -86,13 +91,13 @@ class Infrastructure(Strict):
 
 
 class Platform(Strict):
-    name: str
+    name: Text
     arch: Literal["aarch64", "x86_64"]
     gpu_arch: Word
     compute_capability: Word
     cuda: Word
     memory_gb: Positive
-    memory: str
+    memory: Text
     memory_bandwidth_gbs: Positive = Field(description="documented memory bandwidth, GB/s")
     gpu_direct_storage: bool
     source: Identifier = Field(description="a key of sources: (the vendor's page for these figures)")
@@ -105,7 +110,7 @@ class ImageBuild(Strict):
     vllm_ref: Word = Field(description="the vLLM git tag or commit to build")
     base_image: ImageRef = Field(description="the CUDA/PyTorch image to build on")
     torch_cuda_arch_list: Word = Field(description="TORCH_CUDA_ARCH_LIST, e.g. 12.1a for GB10")
-    max_jobs: Annotated[int, Field(gt=0)]
+    max_jobs: Count
     kit_dir: HomePath = Field(description="where the kit lives on the host")
     trial_container: ContainerName
     trial_port: Port
@@ -141,8 +146,8 @@ class Tolerances(Strict):
 
 class Probe(Strict):
     timeout_s: Positive
-    prompt: str
-    max_tokens: Annotated[int, Field(gt=0)]
+    prompt: Text
+    max_tokens: Count
     tolerances: Tolerances
     stale_after_hours: Positive = Field(
         description="an observation older than this is shown as stale, e.g. 36 for a nightly probe")
@@ -152,18 +157,32 @@ class Image(Strict):
     ref: ImageRef = Field(description="the image reference compose pulls or the kit builds")
     vllm: Word | None = Field(default=None, description="the vLLM version inside, a key of vllm_versions:")
     version_source: Identifier | None = Field(default=None, description="a key of sources: for the vLLM version")
-    source: str
+    source: Text
     repository: Url | None = Field(default=None, description="the repository the image is built from")
-    build_command: list[FlagValue] | None = Field(
-        default=None, description="the command that built it, one word per item, run in the repository's clone")
-    why: str
+    build_command: Text | None = Field(
+        default=None, description="the command that built it, run in the repository's clone (shown, never run)")
+    why: Text
     build: ImageBuild | None = None
+
+
+def _iso_date(value: object) -> object:
+    """A date written as quoted "YYYY-MM-DD" text (the data file's reader takes no YAML dates)."""
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("date", "{value!r} is not a date", {
+                "value": value, "hint": 'write it as "YYYY-MM-DD", quoted'}) from None
+    return value
+
+
+IsoDate = Annotated[datetime.date, BeforeValidator(_iso_date)]
 
 
 class Measured(Strict):
     host: Hostname = Field(description="the machine the value was measured on")
-    date: datetime.date = Field(description="when, YYYY-MM-DD")
-    by: str = Field(description="the command, log or probe that measured it")
+    date: IsoDate = Field(description='when, quoted: "YYYY-MM-DD"')
+    by: Text = Field(description="the command, log or probe that measured it")
 
 
 class Source(Strict):
@@ -191,12 +210,12 @@ class Ssh(Strict):
 
 class Hardware(Strict):
     platform: Identifier = Field(description="a key of platforms:")
-    vendor: str
-    model: str
+    vendor: Text
+    model: Text
 
 
 class TensorGroup(Strict):
-    name: str
+    name: Text
     params_b: Positive = Field(description="parameters of the group read per token, billions")
     quantization: Word = Field(description="a key of quantizations:")
 
@@ -224,7 +243,7 @@ class Model(Strict):
 class Speed(Strict):
     decode_tokens_per_s: Positive | None = Field(description="documented decode speed; null if not measured yet")
     source: Identifier | None = Field(default=None, description="a key of sources: (where the speed was measured)")
-    estimate: str | None = Field(default=None, description="how the figure was estimated, if it was not measured")
+    estimate: Text | None = Field(default=None, description="how the figure was estimated, if it was not measured")
 
 
 class ToolCalling(Strict):
@@ -243,7 +262,7 @@ class Load(Strict):
     minutes: Positive = Field(description="time from start to /health 200, loading from NFS")
     phases: dict[Word, Positive] = Field(default_factory=dict, description="seconds per start-up phase")
     source: Identifier | None = Field(default=None, description="a key of sources: (where it was measured)")
-    estimate: str | None = Field(default=None, description="how the figure was estimated, if it was not measured")
+    estimate: Text | None = Field(default=None, description="how the figure was estimated, if it was not measured")
 
 
 class Memory(Strict):
@@ -254,10 +273,32 @@ class Memory(Strict):
     source: Identifier = Field(description="a key of sources:")
 
 
+# Strings vLLM's argparse would read as a boolean or a number other than what YAML meant.
+_WORD_VALUES = {"yes": "true", "no": "false", "on": "true", "off": "false", "y": "true", "n": "false",
+                "true": "true", "false": "false"}
+_NUMBER_WORDS = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+
+
 def _check_arg(value: object) -> object:
-    if isinstance(value, (bool, int, float)):
+    """A vllm_args value: true/false, a finite number, or one word that cannot be read as an option."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value) or abs(value) >= 2**63:
+            raise PydanticCustomError(
+                "flag_value_finite", "{shown} is not a finite number in range",
+                {"shown": repr(value), "hint": "vLLM reads the flag's value as a number: write one such as 0.9"})
         return value
     if isinstance(value, str):
+        if value.lower() in _WORD_VALUES:
+            raise PydanticCustomError(
+                "flag_value_boolean", "{shown} is a boolean written as text",
+                {"shown": repr(value), "hint": f"write {_WORD_VALUES[value.lower()]} without quotes: true adds "
+                 "--flag, false adds --no-flag"})
+        if value.lower() in _NUMBER_WORDS:
+            raise PydanticCustomError(
+                "flag_value_finite", "{shown} is not a finite number",
+                {"shown": repr(value), "hint": "write a number such as 0.9"})
         return CHECKS["flag_value"](value)
     raise PydanticCustomError(
         "flag_value_type", "expected true, a number or a single word, got {shown}",
@@ -283,22 +324,22 @@ class Cluster(Strict):
     head_address: IPv4 = Field(description="the head node's address on the interconnect")
     ray_port: Port = 6379
     workers: list[Worker] = Field(min_length=1)
-    tensor_parallel_size: Annotated[int, Field(ge=1)]
-    pipeline_parallel_size: Annotated[int, Field(ge=1)] = 1
-    ready_timeout_s: Annotated[int, Field(gt=0)] = Field(
+    tensor_parallel_size: Count
+    pipeline_parallel_size: Count = 1
+    ready_timeout_s: Count = Field(
         default=600, description="how long the head waits for every node's GPU before it gives up")
 
 
 class System(Strict):
-    name: str
-    role: str
+    name: Text
+    role: Text
     status: Literal["production", "staging", "retired"]
     host: Hostname = Field(description="fully qualified host name, e.g. stella.home.arpa")
     port: Port = 8000
     ssh: Ssh
     hardware: Hardware
     model: Model
-    context_length: Annotated[int, Field(gt=0)] = Field(description="the context length in tokens (vLLM --max-model-len), e.g. 131072")
+    context_length: Count = Field(description="the context length in tokens (vLLM --max-model-len), e.g. 131072")
     speed: Speed
     tool_calling: ToolCalling
     reasoning: Reasoning | None = None
@@ -318,7 +359,7 @@ class System(Strict):
 class OpenCode(Strict):
     config_path: HomePath
     provider_package: NpmPackage
-    output_tokens: Annotated[int, Field(gt=0)]
+    output_tokens: Count
     systems: list[Identifier] | None = Field(default=None, description="the systems to include; all if absent")
 
 
@@ -328,16 +369,51 @@ class Clients(Strict):
 
 class KnownIssue(Strict):
     id: Identifier
-    title: str
+    title: Text
     systems: list[Identifier]
-    symptom: str
-    cause: str
-    fix: str
+    symptom: Text
+    cause: Text
+    fix: Text
 
 
 class Reference(Strict):
-    title: str
+    title: Text
     url: Url
+
+
+# Where each forge reads workflow files, and which run number its run pages are addressed by.
+FORGES = {"forgejo": (".forgejo/workflows", "run_number"), "gitea": (".gitea/workflows", "run_number"),
+          "github": (".github/workflows", "run_id")}
+
+
+class Runner(Strict):
+    runs_on: list[Word] = Field(min_length=1, description="the runner labels a job asks for, e.g. [self-hosted, lab]")
+
+
+class ScheduledStatus(Runner):
+    schedule: Cron = Field(description="when the status job runs: a cron line in UTC, e.g. '0 3 * * *'")
+    branch: Word = Field(description="the branch the bot commits the status files to, e.g. main")
+    timeout_minutes: Count = Field(description="the job's time limit, minutes")
+
+
+class Bot(Strict):
+    name: Identifier = Field(description="the git author name of the status commits, e.g. labdocs-bot")
+    email: Email = Field(description="the git author e-mail of the status commits")
+
+
+class CiSecrets(Strict):
+    push_token: SecretName = Field(description="the secret holding a token of the bot's account that may push")
+
+
+class Ci(Strict):
+    """The lab's own CI: workflow files in GitHub Actions syntax, which Forgejo and Gitea also read."""
+
+    forge: Literal["forgejo", "gitea", "github"] = Field(
+        description="where the workflow files go (.forgejo/, .gitea/ or .github/workflows) and how run pages are addressed")
+    test: Runner
+    status: ScheduledStatus
+    bot: Bot
+    secrets: CiSecrets
 
 
 class LabData(Strict):
@@ -354,3 +430,4 @@ class LabData(Strict):
     sources: dict[Identifier, Source]
     known_issues: list[KnownIssue] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
+    ci: Ci | None = Field(default=None, description="the lab's CI workflows; none are generated without it")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from .loader import DEFAULT_DATA, load
 from .operations import fstab_line, mount_command
 from .render import SystemView, system_views
+from .render import attribute
+from .schema import FORGES
 
 
 def forced_call_regex() -> dict[str, str]:
@@ -53,5 +55,7 @@ def define_env(env) -> None:
     env.variables["compare_tabs"] = len(views) <= int(scope.get("max_children", 12))
     env.variables["fstab_line"] = fstab_line(data)
     env.variables["mount_command"] = mount_command(data)
+    env.variables["ci_folder"] = FORGES[data.ci.forge][0] if data.ci else None
     env.filters["num"] = lambda v: f"{v:g}"
+    env.filters["attribute"] = attribute
 

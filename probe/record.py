@@ -43,6 +43,7 @@ def _source_date(doc, source_id) -> datetime.date | None:
 def record(data_path: Path, speeds: dict[str, float], when: datetime.date, target: str) -> list[str]:
     """Replace each system's speed.decode_tokens_per_s with its newer measurement. Returns what changed."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
     from macros.loader import load
 
@@ -65,7 +66,9 @@ def record(data_path: Path, speeds: dict[str, float], when: datetime.date, targe
             continue  # the documented figure is as new as this one
         source_id = f"{key}-probe-{when.isoformat()}"
         doc.setdefault("sources", {})[source_id] = {
-            "measured": {"host": str(system["host"]), "date": when, "by": PROBE_BY}}
+            # quoted: the data file's reader takes no YAML dates, the schema reads the text as one
+            "measured": {"host": str(system["host"]), "date": DoubleQuotedScalarString(when.isoformat()),
+                         "by": PROBE_BY}}
         was = speed.get("decode_tokens_per_s")
         speed["decode_tokens_per_s"] = value
         speed["source"] = source_id

@@ -7,9 +7,11 @@ against the real hosts, host-local ones over ssh; disruptive ones only with --al
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from doctests import console, fences, rendered, static
+from doctests import console, fences, rendered, static, workstation
 from doctests.report import REPORT
 from doctests.run import LabTarget, LiveTarget, why_unreachable
 from macros.loader import load
@@ -149,6 +151,24 @@ def test_every_page_with_commands_is_collected():
     for expected in ("README.md", "STATUS.md", "vllm-gb10/SETUP.md", "docs/index.md",
                      *(f"systems/{k}/QUICKSTART.md" for k in DATA.systems)):
         assert expected in pages, expected
+
+
+def test_workstation_blocks_need_only_what_the_workstation_has():
+    """The data says what the workstation is (lab.workstation_os); a block run there (skipped ones
+    included: readers run them) may only call what a stock one has, or what the page says how to install."""
+    kind = DATA.lab.workstation_os
+    problems = [f"{b.id}: {p}" for b in BLOCKS for p in workstation.missing(b, PAGES[b.page], kind)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_start_on_any_page_drops_the_page_cache_first():
+    """GB10 counts the page cache as used memory: a start right after a load can fail (issue 14)."""
+    from macros.operations import DROP_PAGE_CACHE
+
+    start = re.compile(r"docker\s+compose\s+(up|start|restart)\b|docker\s+(start|restart)\b")
+    missing = [b.id for b in BLOCKS if b.lang in fences.SHELL and (m := start.search(b.code))
+               and DROP_PAGE_CACHE not in b.code[:m.start()]]
+    assert not missing, f"drop the page cache before these starts: {missing}"
 
 
 def test_no_block_deletes_what_rollback_needs():

@@ -114,8 +114,10 @@ def test_quickstart_has_the_playbook_shape(key: str):
 
 
 def test_generated_markdown_has_no_jinja_syntax_for_the_site_to_trip_on():
+    # (The CI workflows are not pages: their ${{ }} expressions are the forges' syntax.)
     for rel, text in FILES.items():
-        assert "{{" not in text and "{%" not in text, rel
+        if rel.endswith(".md"):
+            assert "{{" not in text and "{%" not in text, rel
 
 
 @pytest.mark.parametrize("key", sorted(DATA.systems))

@@ -1,4 +1,6 @@
-"""The fast reader (libyaml, macros/yaml12.py) gives what ruamel gives: same values, same line numbers."""
+"""The fast reader (libyaml, macros/yaml12.py) gives what ruamel gives: same values, same line numbers;
+what no data file needs (dates, tags, duplicate keys) it refuses with a line and column.
+(YAML built to hang or exhaust the reader: tests/test_yaml_tricks.py.)"""
 
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def test_same_values_and_lines_as_ruamel(path: Path):
 
 
 SCALARS = ["yes", "no", "on", "off", "y", "n", "Yes", "NO", "010", "0o10", "0x10", "0b101", "-0x1F", "1:30",
-           "1_000", ".inf", "-.Inf", "~", "null", "", "2026-11-25", "2026-11-25T01:02:03Z", "1e3", "1.5e-3",
+           "1_000", ".inf", "-.Inf", "~", "null", "", "'2026-11-25'", "1e3", "1.5e-3",
            "+12", ".5", "5.", "0.85", "True", "TRUE", "tRUE", "'0.85'", '"on"', "v0.15.1", "25.12-py3"]
 
 
@@ -55,10 +57,21 @@ def test_yaml_1_2_scalars(scalar: str):
         (scalar, got, expected)
 
 
-@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "a:\n  b: 1\n  b: 2\n", "a: [1, 2\n", "k: <<\n"])
-def test_left_to_ruamel(text: str):
-    """Duplicates and syntax errors go to ruamel, which reports them with a line (tests/invalid/)."""
-    assert yaml12.parse(text) is None
+@pytest.mark.parametrize("text, line, column, message", [
+    ("a: 1\na: 2\n", 2, 1, "duplicate key 'a'"),
+    ("a:\n  b: 1\n  b: 2\n", 3, 3, "duplicate key 'b'"),
+    ("a: [1, 2\n", 2, 1, "YAML syntax error: did not find expected ',' or ']'"),
+    ("k: <<\n", 1, 4, "unsupported tag 'tag:yaml.org,2002:merge'"),
+    ("when: 2026-11-25\n", 1, 7, "2026-11-25 reads as a date, and no key takes a date"),
+    ("when: 2026-11-25T01:02:03Z\n", 1, 7, "2026-11-25T01:02:03Z reads as a date, and no key takes a date"),
+    ("k: &x 1\nj: &x 2\n", 2, 4, "YAML syntax error: this anchor is already defined on line 1"),
+])
+def test_refused_with_line_and_column(text: str, line: int, column: int, message: str):
+    """Duplicates, syntax errors, dates and tags: one message with where it is, from libyaml's marks."""
+    with pytest.raises(yaml12.YamlProblem) as caught:
+        yaml12.parse(text)
+    assert (caught.value.line, caught.value.column, caught.value.message) == (line, column, message)
+    assert caught.value.hint
 
 
 def test_fast_reader_is_used(tmp_path: Path):

