@@ -12,7 +12,7 @@ TARGET ?= lab
 SYSTEM_ARGS := $(foreach s,$(SYSTEM),--system $(s))
 JUNIT := --junitxml=test-results/junit.xml
 
-.PHONY: help install serve build generate check-generated validate test check-live status publish-status lab-up system-deps lock clean
+.PHONY: help install serve build generate check-generated validate test check-live status publish-status publish-site lab-up system-deps lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -64,6 +64,15 @@ publish-status: install ## Commit the live status files as the CI bot and push t
 		git commit --quiet -m "chore(status): probe of the real hosts" -m "$${LABDOCS_RUN_URL:-by hand}" && \
 		git pull --quiet --rebase --autostash origin $(BRANCH) && git push --quiet origin HEAD:$(BRANCH); fi
 
+SITE_ROOT ?= /srv/labdocs
+
+publish-site: install ## Build the site into SITE_ROOT/releases/TIME and serve it: SITE_ROOT/site links there (the docs host)
+	stamp=$$(date -u +%Y%m%dT%H%M%SZ) && mkdir -p $(SITE_ROOT)/releases && \
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(SITE_ROOT)/releases/$$stamp && \
+	ln -sfn releases/$$stamp $(SITE_ROOT)/site.new && mv -T $(SITE_ROOT)/site.new $(SITE_ROOT)/site && \
+	echo "serving $(SITE_ROOT)/releases/$$stamp" && \
+	find $(SITE_ROOT)/releases -mindepth 1 -maxdepth 1 -type d | sort | head -n -5 | xargs -r rm -rf
+
 lab-up: install ## Start the loopback lab (real vLLM CPU servers, one per system) until Ctrl-C
 	$(BIN)/python -m doctests lab-spec --out .lab/specs.json $(SYSTEM_ARGS)
 	$(BIN)/python -m lab up --spec .lab/specs.json
@@ -74,6 +83,9 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 clean: ## Remove the built site and caches (keeps .venv and the lab)
 	rm -rf site .pytest_cache test-results
 
-.PHONY: bench
+.PHONY: bench bench-toolcalls
+bench-toolcalls: install ## Tool-call parsers (the toolcalls plugin, vLLM's hermes, qwen3_coder, qwen3_xml) on the same inputs; results into docs/toolcalls-benchmark.md
+	$(BIN)/python bench/toolcalls_bench.py $(BENCH_ARGS)
+
 bench: install system-deps ## Time site builds (bundled, 20/200/400 systems), serve reloads, generator, doc-tests; results into docs/benchmarks.md
 	$(BIN)/python bench/site_bench.py $(BENCH_ARGS)

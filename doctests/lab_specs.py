@@ -3,8 +3,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from macros.schema import LabData
-from macros.serve_args import serve_flags
+from macros.serve_args import PLUGIN_DIR, PLUGIN_FILE, PLUGIN_TARGET, serve_flags
+
+# The tool-call parser plugin: the container path the compose file mounts -> this repo's file.
+PLUGIN_PATHS = {f"{PLUGIN_TARGET}/{PLUGIN_FILE}": str(Path(__file__).resolve().parents[1] / PLUGIN_DIR / PLUGIN_FILE)}
+
+
+def local_flags(flags: list[str]) -> list[str]:
+    """The flags with container paths the lab (or a flag check) can read replaced by this repo's files."""
+    return [PLUGIN_PATHS.get(f, f) for f in flags]
 
 # Flags that only mean something on a GPU; the CPU build would reject or misread them.
 GPU_ONLY = {
@@ -35,7 +45,7 @@ def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
     for index, (key, system) in enumerate(data.systems.items()):
         if only and key not in only:
             continue
-        extra, drops, flags = [], [], serve_flags(system)
+        extra, drops, flags = [], [], local_flags(serve_flags(system))
         i = 0
         while i < len(flags):
             name = flags[i][2:].removeprefix("no-")
@@ -121,12 +131,15 @@ def lab_specs_for_session(root, only: list[str] | None = None):
     """The bundled data's systems plus the example data files' (so their pages can be tested too)."""
     from macros.loader import load
 
-    all_specs, all_dropped = [], {}
+    all_specs, all_dropped, first = [], {}, 2
     sources = [root / "data" / "systems.yaml", *sorted(root.glob(EXAMPLES))]
     for path in sources:
         data = load(path)
         keep = [k for k in data.systems if not only or k in only]
-        found, dropped = specs(data, keep, first_address=2 + len(all_specs))
+        found, dropped = specs(data, keep, first_address=first) if keep else ([], {})
+        # Count every system, kept or not: a system's address must not depend on which others run
+        # (with `only`, two systems of different files got the same address).
+        first += len(data.systems)
         all_specs += found
         all_dropped.update(dropped)
     return all_specs, all_dropped

@@ -57,6 +57,10 @@ class Known:
                 self.containers.add(image.build.trial_container)
                 self.endpoints |= {f"{v.s.host}:{image.build.trial_port}" for v in views}
         self.mount_point = data.infrastructure.nfs.mount_point
+        if data.docs_site:
+            self.hosts.add(data.docs_site.host)
+            self.endpoints.add(f"{data.docs_site.host}:{data.docs_site.port}")
+            self.aliases.add(data.docs_site.ssh.alias)
 
 
 def references(block: Block, known: Known) -> list[str]:

@@ -62,7 +62,8 @@ def _owned_files(out_root: Path) -> set[str]:
     or charts left without a history."""
     owned = set()
     workflows = [path for folder, _ in FORGES.values() for path in (out_root / folder).glob("*.yml")]
-    for path in [*(out_root / "systems").glob("*/*"), *(out_root / "charts").glob("*.svg"), *workflows]:
+    for path in [*(out_root / "systems").glob("*/*"), *(out_root / "charts").glob("*.svg"), *workflows,
+                 *(out_root / "docs-site").glob("*")]:
         if path.is_file() or path.name.startswith("."):
             try:
                 head = path.read_text(encoding="utf-8")[:400]

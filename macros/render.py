@@ -21,7 +21,7 @@ from .loader import ROOT
 from .operations import Procedure
 from .rules import version_of
 from .schema import FORGES, LabData, System
-from .serve_args import serve_argv
+from .serve_args import PLUGIN_DIR, PLUGIN_TARGET, serve_argv, uses_plugin
 from .status import CHARTS
 from .status import outputs as status_outputs
 
@@ -119,6 +119,8 @@ class SystemView:
         self.api_base = f"http://{system.host}:{system.port}"
         self.openai_base = f"{self.api_base}/v1"
         self.argv = serve_argv(system)
+        # tool_calling.parser: toolcalls: the plugin's package, beside the compose file on the host.
+        self.plugin_mount = (f"./{PLUGIN_DIR}", PLUGIN_TARGET) if uses_plugin(system) else None
         self.issues = [i for i in data.known_issues if key in i.systems]
         nfs = data.infrastructure.nfs
         org, name = system.model.repo.split("/", 1)
@@ -259,6 +261,7 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
     out.update(ci_outputs(env, data, source))
+    out.update(docs_site_outputs(env, data, source))
     out["clients/opencode.json"] = json.dumps(opencode_config(data), indent=2) + "\n"
     for image in data.images.values():
         if image.build:
@@ -284,6 +287,43 @@ def ci_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str,
         template = f"workflows/{name}.j2"
         ctx["marker"] = marker(source, f"templates/{template}", "hash")
         out[f"{folder}/{name}"] = env.get_template(template).render(ctx)
+    return out
+
+
+DOCS_SITE_KEY = "docs-site"        # the docs host's name in fence headers: {on=docs-site}
+DOCS_SITE_DIR = "docs-site"        # its generated files
+
+
+def docs_site_serve_argv(data: LabData) -> list[str]:
+    """The unit's ExecStart: the host's Python serving the `site` link on the documented name and port
+    (the lab runs exactly this, with the name resolving to a loopback address)."""
+    d = data.docs_site
+    return [d.python, "-m", "http.server", "--bind", d.host, "--directory", f"{d.site_root}/site", str(d.port)]
+
+
+def docs_site_url(data: LabData) -> str:
+    d = data.docs_site
+    return f"http://{d.host}" + ("" if d.port == 80 else f":{d.port}") + "/"
+
+
+def docs_site_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str, str]:
+    """The docs host's systemd unit and its QUICKSTART page; without a docs_site, a page that says so
+    (the site links docs-site/ whatever the data)."""
+    d = data.docs_site
+    files = [(f"{DOCS_SITE_DIR}/QUICKSTART.md", "docs-site/QUICKSTART.md.j2", "html"),
+             (f"{DOCS_SITE_DIR}/.nav.yml", "docs-site/.nav.yml.j2", "hash")]
+    ctx = {"lab": data, "d": d}
+    if d is not None:
+        unit_path = f"{DOCS_SITE_DIR}/{d.unit}.service"
+        files.insert(0, (unit_path, "docs-site/unit.service.j2", "hash"))
+        ctx.update(key=DOCS_SITE_KEY, site_url=docs_site_url(data), unit_file=f"{d.unit}.service",
+                   unit_path=unit_path, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
+    out = {}
+    for name, template, kind in files:
+        ctx["marker"] = marker(source, f"templates/{template}", kind)
+        out[name] = env.get_template(template).render(ctx)
+        if template == "docs-site/unit.service.j2":
+            ctx["unit_text"] = out[name]
     return out
 
 

@@ -7,14 +7,17 @@ from collections.abc import Iterator
 
 from .errors import key_path
 from .schema import LabData
-from .serve_args import serve_flags
+from .serve_args import PLUGIN_PARSER, PLUGIN_READS, serve_flags
 
 Problem = tuple[tuple, str, str | None]
 
 def client_format(parser: str, family) -> str:
     """What a client sees: a parser that reads the family's native format turns calls into OpenAI
-    `tool_calls`; any other parser leaves the model's own text in `content`."""
-    return "openai" if parser in family.parsers else family.tool_format
+    `tool_calls` (so does this project's plugin, for the text formats it reads); any other parser
+    leaves the model's own text in `content`."""
+    if parser in family.parsers or (parser == PLUGIN_PARSER and family.tool_format in PLUGIN_READS):
+        return "openai"
+    return family.tool_format
 
 # Flags the generator sets from dedicated fields; setting them in vllm_args would say a fact twice.
 RESERVED_FLAGS = {
@@ -24,6 +27,7 @@ RESERVED_FLAGS = {
     "port": "port",
     "max-model-len": "context_length",
     "tool-call-parser": "tool_calling.parser",
+    "tool-parser-plugin": f"tool_calling.parser: {PLUGIN_PARSER} (the plugin file is mounted by the compose file)",
     "enable-auto-tool-choice": "tool_calling.auto_tool_choice",
     "reasoning-parser": "reasoning.parser",
     "tensor-parallel-size": "cluster.tensor_parallel_size",
@@ -38,6 +42,7 @@ FLAG_KEYS = {
     "tool-call-parser": ("tool_calling", "parser"), "enable-auto-tool-choice": ("tool_calling", "auto_tool_choice"),
     "reasoning-parser": ("reasoning", "parser"), "tensor-parallel-size": ("cluster", "tensor_parallel_size"),
     "pipeline-parallel-size": ("cluster", "pipeline_parallel_size"), "distributed-executor-backend": ("cluster",),
+    "tool-parser-plugin": ("tool_calling", "parser"),
 }
 READ_PER_TOKEN_TOLERANCE = 0.02   # the groups may round; 2% off active_params_b is a different model
 
@@ -112,7 +117,7 @@ def _versions(data: LabData, key: str, s) -> Iterator[Problem]:
             yield loc, f"--{flag} is not among vLLM {image.vllm}'s flags (image {s.image}, vllm_versions.{image.vllm}.flags)", \
                 (f"drop it, or, if vLLM {image.vllm} has it (check its source with tools/vllm_source_facts.py), "
                  f"add it to vllm_versions.{image.vllm}.flags")
-    if s.tool_calling.parser not in row.tool_parsers:
+    if s.tool_calling.parser not in row.tool_parsers and s.tool_calling.parser != PLUGIN_PARSER:
         yield base + ("tool_calling", "parser"), \
             f"vLLM {image.vllm} (image {s.image}) has no tool-call parser {s.tool_calling.parser!r}", \
             f"its parsers: {', '.join(row.tool_parsers)}"
@@ -131,7 +136,7 @@ def _read_per_token(data: LabData, key: str, s) -> Iterator[Problem]:
             "list every tensor a token reads (experts, attention, router, lm_head), each once"
 # Flag names that carry a secret: the compose file and README are committed, so a secret written
 # there is published. vLLM and the hub read them from the host's environment instead.
-SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d|credentials?|auth)(-|$)")
+SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (not --long-prefill-token-threshold)
 SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
 
 
@@ -277,7 +282,7 @@ def warnings(data: LabData) -> Iterator[Problem]:
     """Legal but worth a look: printed by the command line, shown on the known-issues page."""
     for key, s in data.systems.items():
         family = data.model_families.get(s.model.family)
-        if family and s.tool_calling.parser not in family.parsers:
+        if family and client_format(s.tool_calling.parser, family) != "openai":
             yield ("systems", key, "tool_calling", "parser"), (
                 f"{s.tool_calling.parser!r} does not read {s.model.family}'s native tool-call format "
                 f"({family.tool_format}): clients get the calls as text in content"), \

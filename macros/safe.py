@@ -161,6 +161,12 @@ NpmPackage = _pattern_type(
     "an npm package name such as @scope/name",
     "@ai-sdk/openai-compatible",
 )
+Program = _pattern_type(
+    "program_path",
+    r"(/(?!\.\.?(/|$))[A-Za-z0-9._+-]+)+",
+    "an absolute path of a program: '/' and letters, digits and . _ + - only, no '.' or '..' segments",
+    "/usr/bin/python3",
+)
 Cron = _pattern_type(
     "cron_schedule",
     r"[0-9*/,-]+( [0-9*/,-]+){4}",

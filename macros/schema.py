@@ -14,8 +14,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from .safe import (
-    CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier,
-    ImageRef, IPv4, NpmPackage, SecretName, Sha, Text, Url, Word,
+    CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
+    IPv4, NpmPackage, Program, SecretName, Sha, Text, Url, Word,
 )
 
 
@@ -416,6 +416,18 @@ class Ci(Strict):
     secrets: CiSecrets
 
 
+class DocsSite(Strict):
+    """This site, served in the lab: a systemd unit runs Python's static file server on a host of its
+    own; the scheduled CI job rebuilds the site into site_root (make publish-site)."""
+
+    host: Hostname = Field(description="the host that serves the site, e.g. docs.home.arpa")
+    port: Port = Field(description="the port it serves on, e.g. 80")
+    ssh: Ssh
+    site_root: AbsPath = Field(description="where releases/ and the served `site` link live, e.g. /srv/labdocs")
+    unit: Identifier = Field(description="the systemd unit's name, e.g. labdocs-site")
+    python: Program = Field(description="the host's Python 3 (its http.server serves the files), e.g. /usr/bin/python3")
+
+
 class LabData(Strict):
     lab: Lab
     infrastructure: Infrastructure
@@ -431,3 +443,4 @@ class LabData(Strict):
     known_issues: list[KnownIssue] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
     ci: Ci | None = Field(default=None, description="the lab's CI workflows; none are generated without it")
+    docs_site: DocsSite | None = Field(default=None, description="where the lab serves this site; nothing is generated without it")

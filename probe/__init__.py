@@ -10,7 +10,7 @@ probe_all(data, base_urls, settings=None, progress=None, only=None) -> list[dict
 probe_all_async(...)                                                    same, awaitable
 Settings.from_data(data, target="live"|"lab", **overrides)              timeouts, prompt, tolerances
 live_urls(data) -> {key: "http://HOST:PORT"}
-status_document(records, target) -> {"checked_at", "target", "systems": {key: record}}
+status_document(records, target, run_url=None) -> {"checked_at", "target", ["run_url",] "systems": {...}}
 write_status(path, doc) / load_status(path)                             data/status.json, atomic
 append_history(path, doc, keep=500) / load_history(path, target=None)   data/status-history.jsonl
 svg_history(history, metric) -> str                                    metric: decode_tokens_per_s, ttft_s, ...

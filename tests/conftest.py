@@ -66,6 +66,10 @@ def lab(request):
 
     started = time.monotonic()
     with running_lab(specs, ROOT) as running:
+        site = request.getfixturevalue("docs_site")
+        if site:            # the docs host's name resolves to the lab's docs server for every block
+            with open(running.hosts_file, "a") as hosts:
+                hosts.write(f"{site.address}\t{site.host}\n")
         LAB_TIMES["up"] = time.monotonic() - started
         LAB_TIMES.update({f"  {name}": seconds for name, seconds in running.startup_seconds.items()})
         for note in running.notes:
@@ -76,6 +80,30 @@ def lab(request):
 
 
 LAB_TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def docs_site(tmp_path_factory):
+    """The docs site as its host serves it: `make publish-site` builds a release into a site root, and
+    the generated unit's ExecStart serves it, as printed, on the docs host's name (lab/docs_site.py).
+    None when the data has no docs_site."""
+    from types import SimpleNamespace
+
+    from lab import docs_site as lab_site
+    from macros.loader import load
+    from macros.render import DOCS_SITE_DIR
+
+    d = load().docs_site
+    if d is None:
+        return None
+    root = tmp_path_factory.mktemp("docs-site-root")
+    built = run(["make", "publish-site", f"SITE_ROOT={root}", f"VENV={BIN.parent}"], timeout=900)
+    assert built.returncode == 0, built.stdout + built.stderr
+    unit = (ROOT / DOCS_SITE_DIR / f"{d.unit}.service").read_text()
+    state = ROOT / ".lab" / "docs-site"
+    with lab_site.running(unit, d.site_root, root, d.host, d.port, state / "hosts", state / "server.log") as url:
+        yield SimpleNamespace(url=url, host=d.host, address=lab_site.ADDRESS, port=d.port, root=root,
+                              published=built.stdout)
 
 
 def pytest_runtest_logreport(report):
@@ -181,6 +209,13 @@ def pytest_pycollect_makemodule(module_path, parent):
 
         return RenderedPythonBlocks.from_parent(parent, path=module_path)
     return None
+
+
+@pytest.fixture
+def lab_examples(request):
+    """For doc blocks that talk to the systems of data/examples/ files: only the loopback lab serves them."""
+    if request.config.getoption("target") != "lab":
+        pytest.skip("talks to a system of data/examples/, which only the loopback lab serves")
 
 
 @pytest.fixture

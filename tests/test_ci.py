@@ -87,9 +87,11 @@ def test_status_is_scheduled_on_the_lab_runner_and_publishes_after_failures():
     assert job["runs-on"] == CI.status.runs_on and job["timeout-minutes"] == CI.status.timeout_minutes
     runs = [s for s in job["steps"] if "run" in s]
     assert [s["run"] for s in runs] == ["make check-live", "make status TARGET=live",
-                                        f"make publish-status BRANCH={CI.status.branch}"]
-    # After a failed block, the probe still runs and its result is still published (the job still fails).
-    assert [s.get("if") for s in runs] == [None, "${{ !cancelled() }}", "${{ !cancelled() }}"]
+                                        f"make publish-status BRANCH={CI.status.branch}",
+                                        f"make publish-site SITE_ROOT={DATA.docs_site.site_root}"]
+    # After a failed block, the probe still runs, its result is still published and the site rebuilt
+    # (the job still fails).
+    assert [s.get("if") for s in runs] == [None] + ["${{ !cancelled() }}"] * 3
     assert not any(s.get("continue-on-error") for s in runs)
     assert doc["env"]["GIT_AUTHOR_NAME"] == CI.bot.name and doc["env"]["GIT_COMMITTER_EMAIL"] == CI.bot.email
     run_field = FORGES[CI.forge][1]

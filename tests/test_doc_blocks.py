@@ -15,6 +15,7 @@ from doctests import console, fences, rendered, static, workstation
 from doctests.report import REPORT
 from doctests.run import LabTarget, LiveTarget, why_unreachable
 from macros.loader import load
+from macros.render import DOCS_SITE_KEY
 
 DATA = load()
 KNOWN = static.Known(DATA)
@@ -31,9 +32,18 @@ def systems_of(block: fences.Block) -> list[str]:
     bound = block.on or block.needs
     if bound == "any":
         return list(DATA.systems)
+    if bound == DOCS_SITE_KEY:
+        return []
     if bound:
         return [bound]
     return [key for key, s in DATA.systems.items() if s.host in block.code]
+
+
+def ssh_aliases(block: fences.Block) -> list[str]:
+    """The hosts a block marked on= runs on, live: the systems' or the docs host's."""
+    if block.on == DOCS_SITE_KEY:
+        return [DATA.docs_site.ssh.alias]
+    return [DATA.systems[key].ssh.alias for key in systems_of(block)]
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +130,7 @@ def _test_block(block: fences.Block, request) -> str:
             REPORT.record(block.page, "skipped", block.id, reason)
             pytest.skip(f"{block.id}: {reason}")
         target = request.getfixturevalue("target")
-        aliases = [DATA.systems[key].ssh.alias for key in systems_of(block)] if block.on else [None]
+        aliases = ssh_aliases(block) if block.on else [None]
     for alias in aliases:
         if block.lang == "console":
             _check_console(block, target, config.getoption("update"), alias)
@@ -142,13 +152,14 @@ def test_host_attributes_name_systems():
     for b in RUNNABLE:
         for key in ("on", "needs"):
             value = b.attrs.get(key)
-            assert value is None or value in DATA.systems or (key == "on" and value == "any"), \
-                f"{b.id}: {key}={value!r} is not a system id ({', '.join(DATA.systems)}) or 'any'"
+            hosts = {*DATA.systems, *([DOCS_SITE_KEY] if DATA.docs_site else [])}
+            assert value is None or value in hosts or (key == "on" and value == "any"), \
+                f"{b.id}: {key}={value!r} is not a system id ({', '.join(DATA.systems)}), {DOCS_SITE_KEY} or 'any'"
 
 
 def test_every_page_with_commands_is_collected():
     pages = {b.page for b in RUNNABLE}
-    for expected in ("README.md", "STATUS.md", "vllm-gb10/SETUP.md", "docs/index.md",
+    for expected in ("README.md", "STATUS.md", "vllm-gb10/SETUP.md", "docs/index.md", "docs-site/QUICKSTART.md",
                      *(f"systems/{k}/QUICKSTART.md" for k in DATA.systems)):
         assert expected in pages, expected
 

@@ -168,15 +168,16 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 @pytest.fixture(scope="module")
 def systemd_root(tmp_path_factory):
-    """A root for `systemd-analyze verify`: systemd's own units, docker's unit and client where the
-    generated unit expects them (this machine runs no docker service)."""
+    """A root for `systemd-analyze verify`: systemd's own units, docker's unit and client, and python3,
+    where the generated units expect them (this machine runs no docker service)."""
     if not SYSTEMD_ANALYZE:
         pytest.fail("systemd-analyze is missing: `make system-deps` installs systemd", pytrace=False)
     root = tmp_path_factory.mktemp("systemd-root")
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
     (root / "usr/bin").mkdir(parents=True)
-    (root / "usr/bin/docker").write_text("#!/bin/sh\n")
-    (root / "usr/bin/docker").chmod(0o755)
+    for tool in ("docker", "python3"):        # python3: the docs site's unit (docs-site/)
+        (root / "usr/bin" / tool).write_text("#!/bin/sh\n")
+        (root / "usr/bin" / tool).chmod(0o755)
     (root / "etc/systemd/system").mkdir(parents=True)
     (root / "etc/systemd/system/docker.service").write_text("[Service]\nExecStart=/usr/bin/docker\n")
     return root

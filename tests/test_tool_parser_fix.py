@@ -30,7 +30,7 @@ def force_xml_call(lab, key: str, model_id: str) -> dict:
     return asyncio.run(run())
 
 
-FIXES = {"stella-next": "qwen3_xml", "stella-coder": "qwen3_coder"}
+FIXES = {"stella-xml": "qwen3_xml", "stella-next": "qwen3_coder"}
 
 
 def test_the_data_change_is_the_parser_and_format():

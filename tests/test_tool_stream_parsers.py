@@ -54,7 +54,7 @@ def test_streaming_with_hermes_loses_a_qwen3_coder_call(lab):
     assert "<function=get_weather>" not in result["content"] and "Paris" not in result["content"], result
 
 
-@pytest.mark.parametrize("key", ["stella-next", "stella-coder"])
+@pytest.mark.parametrize("key", ["stella-xml", "stella-next"])
 def test_streaming_with_a_qwen3_parser_keeps_the_call(lab, key):
     system = FIXED.systems[key]
     result = stream_forced_xml_call(lab, key, system.model.id)
