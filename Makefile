@@ -49,8 +49,8 @@ check-live: install system-deps ## Run the docs' blocks against the real hosts (
 	$(BIN)/python -m pytest tests/test_doc_blocks.py tests/test_doc_python.py --target live $(SYSTEM_ARGS) \
 		$(if $(ALLOW_DISRUPTIVE),--allow-disruptive) $(JUNIT) $(PYTEST_ARGS)
 
-status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes data/status.json and STATUS.md, lab only test-results/status/
-	$(BIN)/python -m probe --target $(TARGET) $(SYSTEM_ARGS); rc=$$?; \
+status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes data/status.json, STATUS.md and newer measured speeds into the data; lab only test-results/status/
+	$(BIN)/python -m probe --target $(TARGET) $(SYSTEM_ARGS) $(if $(filter live,$(TARGET)),--record-measured data/systems.yaml); rc=$$?; \
 	$(if $(filter live,$(TARGET)),$(BIN)/python -m macros generate >/dev/null || rc=2;) exit $$rc
 
 # What a live probe changes, and all that publish-status commits.
@@ -83,6 +83,9 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 clean: ## Remove the built site and caches (keeps .venv and the lab)
 	rm -rf site .pytest_cache test-results
 
-.PHONY: bench
+.PHONY: bench bench-toolcalls
+bench-toolcalls: install ## Tool-call parsers (the toolcalls plugin, vLLM's hermes, qwen3_coder, qwen3_xml) on the same inputs; results into docs/toolcalls-benchmark.md
+	$(BIN)/python bench/toolcalls_bench.py $(BENCH_ARGS)
+
 bench: install system-deps ## Time site builds (bundled, 20/200/400 systems), serve reloads, generator, doc-tests; results into docs/benchmarks.md
 	$(BIN)/python bench/site_bench.py $(BENCH_ARGS)

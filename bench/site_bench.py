@@ -324,13 +324,14 @@ def report(rows: list[dict], gen200: float | None, reloads: list[float], full_na
     return "\n".join(out)
 
 
-def write_results(section: str) -> None:
-    text = PAGE.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{PAGE}: markers {START} / {END} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    PAGE.write_text(f"{head}{START}\n{section}\n{END}{tail}")
+def write_results(section: str, page: Path = PAGE, start: str = START, end: str = END) -> None:
+    """Replace what stands between the page's two markers (also used by toolcalls_bench.py)."""
+    text = page.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"{page}: markers {start} / {end} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    page.write_text(f"{head}{start}\n{section}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:

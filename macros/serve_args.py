@@ -7,6 +7,18 @@ from __future__ import annotations
 
 from .schema import System
 
+# The project's own tool-call parser (toolcalls/vllm_plugin.py). vLLM loads it from a file:
+# the compose file mounts this repo's toolcalls/ directory (copied beside it on the host) read-only.
+PLUGIN_PARSER = "toolcalls"
+PLUGIN_READS = ("hermes", "qwen3-xml")  # the model text formats it turns into tool_calls
+PLUGIN_DIR = "toolcalls"  # in this repo, and beside the compose file on the host
+PLUGIN_TARGET = "/opt/toolcalls/toolcalls"  # in the container
+PLUGIN_FILE = "vllm_plugin.py"
+
+
+def uses_plugin(system: System) -> bool:
+    return system.tool_calling.parser == PLUGIN_PARSER
+
 
 def _flag(name: str, value: object) -> list[str]:
     if value is True:
@@ -22,6 +34,8 @@ def serve_flags(system: System) -> list[str]:
     for name, value in system.vllm_args.items():
         flags += _flag(name, value)
     tc = system.tool_calling
+    if uses_plugin(system):
+        flags += ["--tool-parser-plugin", f"{PLUGIN_TARGET}/{PLUGIN_FILE}"]
     flags += ["--tool-call-parser", tc.parser]
     if tc.auto_tool_choice:
         flags.append("--enable-auto-tool-choice")

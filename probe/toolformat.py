@@ -33,6 +33,8 @@ import re
 
 import httpx
 
+from macros.serve_args import PLUGIN_PARSER, PLUGIN_READS
+
 from .transport import fetch
 
 TOOL_NAME = "get_weather"
@@ -58,8 +60,10 @@ FORMAT_NAMES = {"hermes": "Hermes JSON", "qwen3-xml": "Qwen3-XML", "openai": "Ha
 # Native tool-call format per model family, when the data has no model_families: block.
 NATIVE_DEFAULT = {"gpt-oss": "openai", "qwen3-coder-moe": "qwen3-xml", "qwen3-coder": "qwen3-xml",
                   "qwen3-moe": "hermes", "qwen3": "hermes", "qwen2.5": "hermes"}
-# The model text format each known vLLM parser reads ("openai" reads Harmony).
-PARSER_READS = {"hermes": "hermes", "qwen3_coder": "qwen3-xml", "qwen3_xml": "qwen3-xml", "openai": "openai"}
+# The model text formats each known vLLM parser reads ("openai" reads Harmony; "toolcalls" is this
+# project's plugin, toolcalls/vllm_plugin.py).
+PARSER_READS = {"hermes": ("hermes",), "qwen3_coder": ("qwen3-xml",), "qwen3_xml": ("qwen3-xml",),
+                "openai": ("openai",), PLUGIN_PARSER: PLUGIN_READS}
 
 AUTO_OFF = "enable-auto-tool-choice"
 
@@ -217,7 +221,7 @@ async def check_tool_format(client: httpx.AsyncClient, model: str, data, system,
     declared = system.tool_calling.format
     parser = system.tool_calling.parser
     native, native_source = native_format(data, system)
-    reads = PARSER_READS.get(parser)
+    reads = PARSER_READS.get(parser) or ()
     rec: dict = {"ok": False, "status": "inconclusive", "declared_format": declared, "declared_parser": parser,
                  "auto_tool_choice_declared": system.tool_calling.auto_tool_choice,
                  "native_format": native, "native_format_source": native_source, "observed_format": None,
@@ -258,8 +262,8 @@ async def check_tool_format(client: httpx.AsyncClient, model: str, data, system,
             o = obs[f"forced_{fmt}"]["outcome"]
             if o not in ("parsed", "content"):
                 continue
-            should_parse = reads == fmt
-            known = reads is not None
+            should_parse = fmt in reads
+            known = bool(reads)
             if should_parse and o == "content":
                 bad.append(f"declared parser {parser!r} reads {_fmt(fmt)}, but a forced {_fmt(fmt)} call "
                            f"stayed in content: the server is not running --tool-call-parser {parser}")
@@ -269,7 +273,7 @@ async def check_tool_format(client: httpx.AsyncClient, model: str, data, system,
 
     # 2. Harmony cannot be forced by a regex: look at "required" (what syntax is the call forced into,
     #    and does the parser turn it into tool_calls).
-    if native == "openai" or reads == "openai":
+    if native == "openai" or "openai" in reads:
         cut = obs["required_cut"] = await required_cut(client, model, timeout)
         if cut["outcome"] == "cut":
             checked.append(f"tool_choice=required cut at {cut['max_tokens']} tokens: the server forces calls "
@@ -294,7 +298,7 @@ async def check_tool_format(client: httpx.AsyncClient, model: str, data, system,
                 unknown.append("whether the parser turns Harmony calls into tool_calls: this vLLM builds "
                                "tool_choice=required calls itself from JSON, so the parser was not exercised, "
                                "and a regex cannot force Harmony's special tokens")
-            elif cut.get("syntax") in ("hermes", "qwen3-xml", "tool_call_tag") and reads == "openai":
+            elif cut.get("syntax") in ("hermes", "qwen3-xml", "tool_call_tag") and "openai" in reads:
                 bad.append(f"tool_choice=required is forced into {cut['syntax']} syntax, not Harmony: "
                            f"the server does not run the openai parser")
             else:

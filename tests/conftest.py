@@ -59,6 +59,9 @@ def lab(request):
     for key, drops in dropped.items():
         for flag, why in drops:
             print(f"\nlab: {key}: dropped GPU-only flag {flag}: {why}")
+    for key, notes in lab_specs.differences_for_session(ROOT, request.config.getoption("system") or None).items():
+        for note in notes:
+            print(f"\nlab: {key}: {note}")
     import time
 
     started = time.monotonic()
@@ -206,6 +209,13 @@ def pytest_pycollect_makemodule(module_path, parent):
 
         return RenderedPythonBlocks.from_parent(parent, path=module_path)
     return None
+
+
+@pytest.fixture
+def lab_examples(request):
+    """For doc blocks that talk to the systems of data/examples/ files: only the loopback lab serves them."""
+    if request.config.getoption("target") != "lab":
+        pytest.skip("talks to a system of data/examples/, which only the loopback lab serves")
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shlex
+
+import jinja2
 
 import pytest
 import yaml
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 
 from conftest import ROOT
 from doctests import fences
-from macros import rules, yaml12
+from macros import rules, site, yaml12
 from macros.render import render_all
 from macros.schema import LabData
 
@@ -92,13 +95,28 @@ def _yaml_shape(value):
 _MD = MarkdownIt("commonmark").enable("table")
 
 
+def _command_shape(code: str) -> tuple:
+    """A shell block's structure: its operators and quoting, with every word (where values land)
+    reduced to W, plus its expansions; a value that split a word or added `;`, `$(` ... shows here."""
+    lexer = shlex.shlex(code, posix=True, punctuation_chars=True)
+    lexer.whitespace_split, lexer.commenters = True, ""
+    try:
+        tokens = tuple(t if set(t) <= set("();<>|&") else "W" for t in lexer)
+    except ValueError as exc:          # (unbalanced quotes)
+        tokens = (f"unparseable: {exc}",)
+    return tokens, code.count("$"), code.count("`"), code.count("\n")
+
+
 def _markdown_shape(page: str, text: str) -> tuple:
     # (a block's title shows a value, e.g. the compose file's path on the host: compare that it has one)
-    blocks = [(b.lang, tuple(sorted((k, "TITLE" if k == "title" else v) for k, v in b.attrs.items())))
+    blocks = [(b.lang, tuple(sorted((k, "TITLE" if k == "title" else v) for k, v in b.attrs.items())),
+               _command_shape(b.code) if b.lang in fences.RUNNABLE else None)
               for b in fences.blocks(page, text)]
     tokens = [t.type for t in _MD.parse(fences.unwrap_containers(text)) if t.type != "inline"]
     jinja = [text.count(m) for m in ("{{", "{%", "{#")]
-    return blocks, tokens, jinja, re.findall(r"^(?:!!!|===|\?\?\?).*$", text, re.M).__len__()
+    # (a table row with more cells than its header drops the extra ones: count the separators)
+    cells = [len(re.findall(r"(?<!\\)\|", line)) for line in text.splitlines() if line.lstrip().startswith("|")]
+    return blocks, tokens, jinja, cells, re.findall(r"^(?:!!!|===|\?\?\?).*$", text, re.M).__len__()
 
 
 def structure(files: dict[str, str], rename: dict[str, str] | None = None) -> dict:
@@ -122,7 +140,27 @@ def structure(files: dict[str, str], rename: dict[str, str] | None = None) -> di
     return out
 
 
-BASELINE = structure(render_all(_accepted(BASE)))
+# The hand-written pages that read the data through mkdocs-macros, rendered the way the site does
+# (same variables and filters, same whitespace rules) so the doc-tests' blocks there are compared too.
+DOCS = ROOT / "docs"
+DOC_PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")
+                   if not p.is_symlink() and not p.resolve().is_relative_to(ROOT / "systems")
+                   and re.search(r"\{\{|\{%", p.read_text(encoding="utf-8")))
+_DOCS_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(DOCS), trim_blocks=True, lstrip_blocks=True,
+                               undefined=jinja2.StrictUndefined)
+_DOCS_ENV.filters.update(site.FILTERS)
+
+
+def render_everything(data: LabData) -> dict[str, str]:
+    """Every generated file, plus every data-reading page under docs/ as mkdocs-macros renders it."""
+    files = render_all(data)
+    context = site.variables(data, {})
+    for page in DOC_PAGES:
+        files[f"docs/{page}"] = _DOCS_ENV.get_template(page).render(context)
+    return files
+
+
+BASELINE = structure(render_everything(_accepted(BASE)))
 TRIED: dict[str, int] = {"values": 0, "keys": 0, "accepted": 0}
 
 
@@ -152,7 +190,7 @@ def test_hostile_value_is_refused_or_changes_no_structure(path, value):
     if data is None:
         return
     TRIED["accepted"] += 1
-    assert structure(render_all(data)) == BASELINE, (path, value)
+    assert structure(render_everything(data)) == BASELINE, (path, value)
 
 
 @settings(max_examples=300, deadline=None)
@@ -175,7 +213,7 @@ def test_hostile_key_is_refused_or_changes_no_structure(where, value):
     if where != ("systems",):
         FLAG_RENAME.update({f"--{value}": f"--{old}", f"--no-{value}": f"--no-{old}"})
     try:
-        got = structure(render_all(data), rename)
+        got = structure(render_everything(data), rename)
     finally:
         FLAG_RENAME.clear()
     if where != ("systems",):
@@ -187,7 +225,7 @@ def test_hostile_key_is_refused_or_changes_no_structure(where, value):
 def test_report_how_many_were_tried():
     """(Runs last in this file: prints the counts for the closing note.)"""
     print(f"\nhostile values tried: {TRIED}; string fields: {len(STRING_PATHS)}")
-    assert len(STRING_PATHS) > 40
+    assert len(STRING_PATHS) > 40 and len(DOC_PAGES) >= 5, DOC_PAGES
 
 
 @pytest.mark.parametrize("value", ["Fast Coder (v2) & friends", "Pegasus's `<tool_call>` text", 'says "hi"',
@@ -196,4 +234,26 @@ def test_ordinary_prose_is_accepted(value):
     """The kinds refuse structure, not prose: quotes, ampersands, code spans and accents pass."""
     data = _accepted(_set(BASE, ("systems", "stella", "role"), value))
     assert data is not None and data.systems["stella"].role == value
-    assert structure(render_all(data)) == BASELINE
+    assert structure(render_everything(data)) == BASELINE
+
+
+@pytest.mark.parametrize("field, value", [("service_dir", "~/x; reboot"), ("service_dir", "~/x $(id)"),
+                                          ("role", "Coder\n\n```bash\nid\n```"), ("load_source", "x\nentrypoint: [id]"),
+                                          ("name", "Stella | x"), ("container_name", "qwen coder"),
+                                          ("name", "Stella\n\n```bash {on=stella}\nid\n```")])
+def test_structure_check_sees_what_validation_would_refuse(field, value):
+    """The comparison itself is not blind: the same values forced past validation (model_copy does
+    not validate) do change the structure it compares."""
+    data = _accepted(BASE)
+    stella = data.systems["stella"]
+    if field == "load_source":
+        stella = stella.model_copy(update={"load": stella.load.model_copy(update={"source": value})})
+    else:
+        stella = stella.model_copy(update={field: value})
+    forced = data.model_copy(update={"systems": {**data.systems, "stella": stella}})
+    try:
+        files = render_everything(forced)
+    except ValueError as exc:      # the renderer's own context escaping refused it (YAML comments)
+        assert "refusing" in str(exc)
+        return
+    assert structure(files) != BASELINE

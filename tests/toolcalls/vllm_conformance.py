@@ -104,24 +104,39 @@ class Client:
 
 
 def chunkings(text, tokenizer):
-    """(label, [delta_text, ...], ends_with) for each way the server may hand the text over."""
-    out = []
-    for n in (1, 5, 16):
-        out.append((f"{n}-char", [text[i:i + n] for i in range(0, len(text), n)], "eos"))
+    """(label, [(delta_text, delta_token_ids), ...], how it ends) for each way the server may hand the
+    text over. Character deltas carry a placeholder id (the plugin reads ids only for the end); token
+    deltas carry the real ids, decoded incrementally as vLLM's detokenizer does."""
+    def chars(n):
+        return [(text[i:i + n], [1]) for i in range(0, len(text), n)]
+
+    return [("1-char", chars(1), "eos"), ("5-char", chars(5), "eos"), ("16-char", chars(16), "eos"),
+            ("token", token_steps(text, tokenizer), "eos"),
+            ("16-char+eos-coalesced", chars(16), "coalesced"), ("16-char+max_tokens", chars(16), "max_tokens")]
+
+
+def token_steps(text, tokenizer):
     ids = tokenizer.encode(text, add_special_tokens=False)
-    pieces, prev = [], ""
+    steps, prev, start = [], "", 0
     for k in range(1, len(ids) + 1):
         cur = tokenizer.decode(ids[:k])
         if cur.endswith("\ufffd") and k < len(ids):
             continue  # a split multi-byte character: vLLM's detokenizer waits too
         if not cur.startswith(prev):
             raise AssertionError("incremental decode is not a prefix")
-        pieces.append(cur[len(prev):])
-        prev = cur
-    out.append(("token", pieces, "eos"))
-    out.append(("16-char+eos-coalesced", [text[i:i + 16] for i in range(0, len(text), 16)], "coalesced"))
-    out.append(("16-char+max_tokens", [text[i:i + 16] for i in range(0, len(text), 16)], "max_tokens"))
-    return out
+        steps.append((cur[len(prev):], ids[start:k]))
+        prev, start = cur, k
+    return steps
+
+
+def _ended(steps, ends, eos):
+    """The steps as the server hands them over, the last one carrying the end."""
+    steps = list(steps)
+    if ends == "eos":
+        steps.append(("", [eos]))
+    elif ends == "coalesced" and steps:
+        steps[-1] = (steps[-1][0], [*steps[-1][1], eos])
+    return steps
 
 
 def run_legacy(cls, convention, tokenizer, Request, proto, text, tools, pieces, ends):
@@ -131,11 +146,7 @@ def run_legacy(cls, convention, tokenizer, Request, proto, text, tools, pieces, 
     parser = cls(tokenizer)
     request = parser.adjust_request(request)
     client = Client()
-    steps = [(p, [1]) for p in pieces]
-    if ends == "eos":
-        steps.append(("", [eos]))
-    elif ends == "coalesced" and steps:
-        steps[-1] = (steps[-1][0], [1, eos])
+    steps = _ended(pieces, ends, eos)
     prev_text, prev_ids = "", []
     for i, (delta_text, delta_ids) in enumerate(steps):
         cur_text, cur_ids = prev_text + delta_text, prev_ids + delta_ids
@@ -182,11 +193,7 @@ def run_parser_layer(parser_cls, tokenizer, Request, text, tools, pieces, ends):
     parser = parser_cls(tokenizer, request.tools)
     request = parser.adjust_request(request) if hasattr(parser, "adjust_request") else request
     client = Client()
-    steps = [(p, [1]) for p in pieces]
-    if ends == "eos":
-        steps.append(("", [tokenizer.eos_token_id]))
-    elif ends == "coalesced" and steps:
-        steps[-1] = (steps[-1][0], [1, tokenizer.eos_token_id])
+    steps = _ended(pieces, ends, tokenizer.eos_token_id)
     for i, (delta_text, delta_ids) in enumerate(steps):
         client.add(parser.parse_delta(delta_text=delta_text, delta_token_ids=delta_ids, request=request,
                                       prompt_token_ids=[1, 2, 3], finished=i == len(steps) - 1))
