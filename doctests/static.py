@@ -50,7 +50,7 @@ class Known:
         self.service_dirs = {v.s.service_dir for v in views}
         self.aliases = {v.s.ssh.alias for v in views}
         self.model_paths = {v.s.model.id for v in views} | {v.host_model_dir for v in views}
-        self.images = {i.ref for i in data.images.values()}
+        self.images = {i.ref for i in data.images.values()} | {v.ops.rollback_image for v in views}
         for image in data.images.values():  # the build kit's own names on the host
             if image.build:
                 self.service_dirs.add(image.build.kit_dir)

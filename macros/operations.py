@@ -80,6 +80,22 @@ def record_last_good(service_dir: str, health_url: str | None) -> str:
             f"&& docker compose config --images > {LAST_GOOD_IMAGE} && echo \"last good: $(cat {LAST_GOOD_IMAGE})\"")
 
 
+def rollback_image(key: str) -> str:
+    """A local tag that keeps the last good image when its own tag moves (a rebuilt `latest`): a tagged
+    image is never dangling, so the maintenance prune leaves it."""
+    return f"lab-rollback:{key}"
+
+
+def keep_image(service_dir: str, key: str) -> str:
+    return (f'cd {service_dir} && docker image tag "$(cat {LAST_GOOD_IMAGE})" {rollback_image(key)} '
+            f'&& echo "kept as {rollback_image(key)}"')
+
+
+def restore_image(service_dir: str, key: str) -> str:
+    """Point the last good file's image reference at the image that last worked."""
+    return f'cd {service_dir} && docker image tag {rollback_image(key)} "$(cat {LAST_GOOD_IMAGE})"'
+
+
 def restore_last_good(service_dir: str) -> str:
     return (f"cd {service_dir} && test -f {LAST_GOOD} && cp -p docker-compose.yml \"docker-compose.yml.{TIMESTAMP}\" "
             f"&& cp {LAST_GOOD} docker-compose.yml && docker compose config --images")
@@ -110,9 +126,14 @@ class Procedure:
         self.start = " \\\n  && ".join(start(s, d))
         self.start_worker = {w.ssh_alias: over_ssh(w.ssh_alias, start(s, d)) for w in view.workers}
         self.record = record_last_good(d, f"{view.api_base}/health")
-        self.record_worker = {w.ssh_alias: over_ssh(w.ssh_alias, record_last_good(d, None)) for w in view.workers}
+        self.rollback_image = rollback_image(view.key)
+        self.keep_image = keep_image(d, view.key)
+        self.record_worker = {w.ssh_alias: over_ssh(w.ssh_alias, f"{record_last_good(d, None)} && {keep_image(d, view.key)}")
+                              for w in view.workers}
         self.restore = restore_last_good(d)
-        self.restore_worker = {w.ssh_alias: over_ssh(w.ssh_alias, restore_last_good(d)) for w in view.workers}
+        self.restore_image = restore_image(d, view.key)
+        self.restore_worker = {w.ssh_alias: over_ssh(w.ssh_alias, f"{restore_last_good(d)} && {restore_image(d, view.key)}")
+                               for w in view.workers}
         self.last_good, self.last_good_image, self.backups = LAST_GOOD, LAST_GOOD_IMAGE, BACKUP_GLOB
         # Start at boot, only once the weights' directory is mounted (fstab mounts the share with nofail).
         self.unit = boot_unit_name(view.key)

@@ -110,6 +110,7 @@ def test_the_memory_prerequisite_reads_memfree_against_what_vllm_asks(util):
     ("docker system prune --all --force", True),
     ("docker image rm vllm-gb10:v0.15.1-pytorch25.12", True),
     ("docker image prune -f", False),
+    ("docker image rm lab-rollback:stella", True),
     ("docker image rm vllm-gb10:v0.14.0-old", False),
 ])
 def test_the_prune_rule_refuses_deleting_rollback_images(code, refused):
@@ -128,6 +129,21 @@ def test_a_build_cache_prune_must_say_its_cost(above, refused):
     page = f"# P\n\n{above}\n\n```bash {{on=any disruptive=true}}\ndocker builder prune -f\n```\n"
     block = fences.blocks("p.md", page)[0]
     assert bool(static.deletes_rollback_images(block, page, static.Known(load()))) == refused
+
+
+def test_the_last_good_image_is_kept_under_its_own_tag_and_put_back_on_rollback():
+    """A moving tag (pegasus runs `vllm-gb10:latest`) would leave the last good image dangling after a
+    rebuild, and the dangling-only prune would then delete it; a tag of its own keeps it."""
+    for name, (data, files) in RENDERED.items():
+        for key in data.systems:
+            page = files[f"systems/{key}/QUICKSTART.md"]
+            steps, rollback = page.split("## Steps")[1].split("## Rollback")
+            rollback = rollback.split("## Troubleshooting")[0]
+            tag = operations.rollback_image(key)
+            assert steps.index(operations.LAST_GOOD) < steps.index(f'"$(cat {operations.LAST_GOOD_IMAGE})" {tag}'), (name, key)
+            assert rollback.index(f"cp {operations.LAST_GOOD} docker-compose.yml") \
+                < rollback.index(f'docker image tag {tag} "$(cat {operations.LAST_GOOD_IMAGE})"') \
+                < rollback.index("docker compose up -d"), (name, key)
 
 
 # --- start after storage ---------------------------------------------------------------------------
