@@ -18,12 +18,24 @@ from .run import SHELL, Outcome, execute
 
 # Docker commands that work without a daemon; any other docker command needs one.
 DAEMONLESS = re.compile(r"docker\s+compose\s+(config|version)\b")
+SAFE_PATHS = {"/dev/null", "/proc/meminfo"}  # read-only, and the same on any Linux host
 NOT_RUN: list[str] = []  # "page:line: what it needs", for the session's report (conftest prints it)
 
 
-def needs_here(block: fences.Block) -> str | None:
-    """Why a block cannot run on the stand-in host, or None when it can."""
+def needs_here(block: fences.Block, lab_domain: str) -> str | None:
+    """Why a block cannot run on the stand-in host, or None when it can. Addresses outside the lab's
+    domain are never contacted (tests talk to loopback and to what the lab created only)."""
     code, needs = block.code, []
+    outside = sorted({h for h in re.findall(r"https?://([A-Za-z0-9.-]+)", code)
+                      if not h.endswith("." + lab_domain)})
+    if outside:
+        needs.append("addresses outside the lab (" + ", ".join(outside) + ")")
+    # The stand-in host is a home directory: the real host's own paths (the model share, /etc) are not
+    # there, and this machine's must never be touched.
+    paths = set() if not block.host_bound else sorted({p for p in re.findall(r"(?<![\w.~:/$-])(/[A-Za-z0-9._-][A-Za-z0-9._/-]*)", code)
+                    if p not in SAFE_PATHS})
+    if paths:
+        needs.append("the real host's files (" + ", ".join(f"`{p}`" for p in paths) + ")")
     daemon = sorted({" ".join(m.group(0).split()) for m in re.finditer(r"\bdocker\s+(?:(?:compose|image|container|builder|system)\s+)?[a-z]+", code)
                      if not DAEMONLESS.match(code, m.start())})
     if daemon:

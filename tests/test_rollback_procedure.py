@@ -78,7 +78,7 @@ def _run_steps(host, attempt: Attempt, lab, heading: str, stop=None) -> tuple[ob
     for block in attempt.section(heading):
         if stop and stop(block):
             break
-        why = procedure.needs_here(block)
+        why = procedure.needs_here(block, attempt.data.infrastructure.dns.domain)
         if why:
             procedure.NOT_RUN.append(f"{block.id} ({heading}): needs {why}")
             continue

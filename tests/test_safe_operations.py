@@ -239,3 +239,19 @@ def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, r
         assert problems and refused in problems[0], problems
     # a host block is the host's business
     assert not workstation.missing(fences.Block("p.md", 1, "bash", code, {"on": "stella"}), page, "macos")
+
+
+@pytest.mark.parametrize("code, needs", [
+    ("cd ~/vllm-service && docker compose config --quiet", None),
+    ("curl -fsS --max-time 5 http://stella.home.arpa:8000/health", None),
+    ("docker image inspect vllm-gb10:latest --format ok", "a docker daemon (`docker image inspect`)"),
+    ("sudo sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'", "root"),
+    ("curl -fsSL -o x https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken", "outside the lab"),
+    ("mkdir -p /mnt/models/tiktoken", "the real host's files (`/mnt/models/tiktoken`)"),
+    ("test -s ~/vllm-service/docker-compose.yml 2>/dev/null && echo ok", None),
+])
+def test_the_stand_in_host_runs_only_what_the_lab_can(code, needs):
+    from doctests import procedure
+
+    why = procedure.needs_here(fences.Block("p.md", 1, "bash", code + "\n", {"on": "stella"}), "home.arpa")
+    assert (why is None) if needs is None else (needs in why), why
