@@ -49,12 +49,13 @@ check-live: install system-deps ## Run the docs' blocks against the real hosts (
 	$(BIN)/python -m pytest tests/test_doc_blocks.py tests/test_doc_python.py --target live $(SYSTEM_ARGS) \
 		$(if $(ALLOW_DISRUPTIVE),--allow-disruptive) $(JUNIT) $(PYTEST_ARGS)
 
-status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes data/status.json and STATUS.md, lab only test-results/status/
-	$(BIN)/python -m probe --target $(TARGET) $(SYSTEM_ARGS); rc=$$?; \
+status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes data/status.json, STATUS.md and newer measured speeds into the data; lab only test-results/status/
+	$(BIN)/python -m probe --target $(TARGET) $(SYSTEM_ARGS) $(if $(filter live,$(TARGET)),--record-measured data/systems.yaml); rc=$$?; \
 	$(if $(filter live,$(TARGET)),$(BIN)/python -m macros generate >/dev/null || rc=2;) exit $$rc
 
-# What a live probe changes, and all that publish-status commits.
-STATUS_FILES := data/status.json data/status-history.jsonl STATUS.md charts
+# What a live probe changes, and all that publish-status commits: the status and its history, newer
+# measured speeds in the data file, and the generated pages that show them.
+STATUS_FILES := data/status.json data/status-history.jsonl data/systems.yaml STATUS.md charts systems
 BRANCH ?= main
 
 publish-status: install ## Commit the live status files as the CI bot and push them to BRANCH (the scheduled CI job)

@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     for key, drops in dropped.items():
         for flag, why in drops:
             print(f"{key}: dropped GPU-only flag {flag}: {why}", file=sys.stderr)
+    version = lab_specs.lab_vllm_version(Path(__file__).resolve().parent.parent)
+    for key in dropped:
+        for note in lab_specs.version_differences(data, key, version):
+            print(f"{key}: {note}", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps([s.to_dict() for s in specs], indent=2) + "\n")
     print(f"wrote {args.out} ({len(specs)} servers)")

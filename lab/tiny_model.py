@@ -212,6 +212,17 @@ def _o200k_ranks() -> dict[bytes, int]:
     return ranks
 
 
+def write_o200k(path: Path) -> str:
+    """Write o200k_base.tiktoken (the file a host puts on its model share for TIKTOKEN_ENCODINGS_BASE)
+    from the vocabulary openai_harmony carries, byte for byte the published file; returns its sha256."""
+    ranks = _o200k_ranks()
+    text = b"".join(base64.b64encode(t) + b" %d\n" % r for t, r in ranks.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_bytes() != text:
+        path.write_bytes(text)
+    return hashlib.sha256(text).hexdigest()
+
+
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte <-> printable-char map used by byte-level BPE files."""
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
@@ -449,7 +460,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, type=Path, help="hub cache folder (e.g. .lab/models)")
     ap.add_argument("--request", required=True, help="JSON list of {repo, revision, family, max_len}")
+    ap.add_argument("--offline-file", action="append", default=[], metavar="PATH",
+                    help="also write this o200k_base.tiktoken (a share folder's copy); prints its sha256")
     args = ap.parse_args(argv)
+    for path in args.offline_file:
+        print(json.dumps({"offline_file": path, "sha256": write_o200k(Path(path))}), flush=True)
     for req in json.loads(args.request):
         res = build(args.out, req["repo"], req["family"], int(req["max_len"]), req.get("revision"))
         if res["fallback_reason"]:

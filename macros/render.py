@@ -19,6 +19,7 @@ from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
 from .clients import opencode_config, opencode_provider
 from .loader import ROOT
 from .operations import Procedure
+from .rules import version_of
 from .schema import FORGES, LabData, System
 from .serve_args import PLUGIN_DIR, PLUGIN_TARGET, serve_argv, uses_plugin
 from .status import CHARTS
@@ -107,6 +108,14 @@ class SystemView:
         self.key, self.s, self.data = key, system, data
         self.platform = data.platforms[system.hardware.platform]
         self.image = data.images[system.image]
+        self.vllm = self.image.vllm                       # the version string, e.g. 0.11.1
+        self.version = version_of(data, system)           # its vllm_versions: row
+        # The reasoning field(s) clients get come from the version (vLLM renamed reasoning_content).
+        self.reasoning_fields = list(self.version.reasoning_fields) if system.reasoning and self.version else []
+        self.gpu_count = system.gpus or "all"
+        family = data.model_families.get(system.model.family)
+        self.offline_files = list(family.offline_files) if family else []
+        self.build_command = self.image.build_command
         self.api_base = f"http://{system.host}:{system.port}"
         self.openai_base = f"{self.api_base}/v1"
         self.argv = serve_argv(system)
@@ -138,6 +147,40 @@ class SystemView:
         self.head_script = self._head_script() if c else None
         self.ops = Procedure(data, self)
 
+    @property
+    def tool_paths(self) -> dict:
+        """What a client gets for a tool call the model writes with tool_choice "auto", without and with
+        streaming, from the system's parser and its model family's own format (vLLM's behaviour)."""
+        from .rules import client_format
+
+        family = self.data.model_families[self.s.model.family]
+        parser = self.s.tool_calling.parser
+        if client_format(parser, family) == "openai":
+            return {"plain": "`tool_calls`", "stream": "`tool_calls` deltas", "native": True}
+        plain = f"{family.tool_format} text in `content` (`toolcalls.normalize_message` turns it into `tool_calls`)"
+        if parser == "hermes" and family.tool_format == "qwen3-xml":
+            # hermes holds everything after <tool_call> as partial JSON that never parses, and drops it.
+            return {"plain": plain, "stream": "**nothing**: the call is dropped from `content` and `tool_calls`",
+                    "native": False}
+        return {"plain": plain, "stream": f"{family.tool_format} text in `content` deltas", "native": False}
+
+    def cite(self, source_id: str | None, estimate: str | None = None) -> str:
+        """Where a figure comes from, for the page beside it: a measurement (host, date, how, record),
+        a vendor's page, or a visible estimate."""
+        return cite(self.data, source_id, estimate)
+
+    def cite_plain(self, source_id: str | None, estimate: str | None = None) -> str:
+        return cite_plain(self.data, source_id, estimate)
+
+    @property
+    def sources_used(self) -> list[tuple[str, object]]:
+        """Every source a figure on this system's pages names, in the order the page cites them."""
+        s = self.s
+        ids = [self.platform.source, s.model.source, s.model.files.source if s.model.files else None,
+               s.speed.source, self.version.source if self.reasoning_fields else None, self.image.version_source,
+               s.load.source, s.memory.source if s.memory else None, *(f.source for f in self.offline_files)]
+        return [(i, self.data.sources[i]) for i in dict.fromkeys(ids) if i]
+
     def _head_script(self) -> str:
         """Start Ray's head, wait (bounded) until every node's GPU has joined, then serve."""
         c, gpus = self.s.cluster, len(self.nodes)
@@ -152,6 +195,28 @@ class SystemView:
         # values never contain one, and the script itself uses none.
         assert "$" not in script, script
         return script
+
+
+def cite(data: LabData, source_id: str | None, estimate: str | None = None) -> str:
+    """A figure's source in a table cell; the page's Sources section says how each was measured."""
+    if estimate is not None or source_id is None:
+        return f"**estimate**: {estimate}" if estimate else "**estimate**"
+    src = data.sources[source_id]
+    if src.measured:
+        text = f"{cite_plain(data, source_id)} (`{source_id}`)"
+        return f"{text}, [record]({src.record})" if src.record else text
+    return f"[vendor]({src.vendor}) (`{source_id}`)"
+
+
+def cite_plain(data: LabData, source_id: str | None, estimate: str | None = None) -> str:
+    """The same in plain words for a comment in a generated file: only validated names and dates, so no
+    free text from the data reaches a YAML comment."""
+    if estimate is not None or source_id is None:
+        return "an estimate"
+    src = data.sources[source_id]
+    if src.measured:
+        return f"measured on {src.measured.host}, {src.measured.date.isoformat()}"
+    return "a vendor figure"
 
 
 def system_views(data: LabData) -> list[SystemView]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from .errors import key_path
 from .schema import LabData
-from .serve_args import PLUGIN_PARSER, PLUGIN_READS
+from .serve_args import PLUGIN_PARSER, PLUGIN_READS, serve_flags
 
 Problem = tuple[tuple, str, str | None]
 
@@ -36,6 +36,104 @@ RESERVED_FLAGS = {
 }
 
 
+# Where each generated flag's value comes from, so a flag a version lacks is reported at its key.
+FLAG_KEYS = {
+    "host": ("port",), "port": ("port",), "max-model-len": ("context_length",),
+    "tool-call-parser": ("tool_calling", "parser"), "enable-auto-tool-choice": ("tool_calling", "auto_tool_choice"),
+    "reasoning-parser": ("reasoning", "parser"), "tensor-parallel-size": ("cluster", "tensor_parallel_size"),
+    "pipeline-parallel-size": ("cluster", "pipeline_parallel_size"), "distributed-executor-backend": ("cluster",),
+    "tool-parser-plugin": ("tool_calling", "parser"),
+}
+READ_PER_TOKEN_TOLERANCE = 0.02   # the groups may round; 2% off active_params_b is a different model
+
+
+def flag_names(system) -> list[str]:
+    """The names of the flags `vllm serve` gets for a system (without '--' or a 'no-' prefix)."""
+    return [f[2:].removeprefix("no-") for f in serve_flags(system) if f.startswith("--")]
+
+
+def version_of(data: LabData, system):
+    """The vllm_versions: row of the vLLM inside a system's image, or None."""
+    image = data.images.get(system.image)
+    return data.vllm_versions.get(image.vllm) if image and image.vllm else None
+
+
+def _provenance(data: LabData) -> Iterator[Problem]:
+    """Every fact names a source that exists; a measured figure or an estimate, never neither."""
+    refs: list[tuple[tuple, str]] = []
+    for key, p in data.platforms.items():
+        refs.append((("platforms", key, "source"), p.source))
+    for key, fam in data.model_families.items():
+        refs += [(("model_families", key, "offline_files", i, "source"), f.source) for i, f in enumerate(fam.offline_files)]
+        for i, f in enumerate(fam.offline_files):
+            if not (len(f.sha256) == 64 and all(c in "0123456789abcdef" for c in f.sha256)):
+                yield ("model_families", key, "offline_files", i, "sha256"), f"{f.sha256!r} is not a sha256", \
+                    "64 lower-case hex digits, as `sha256sum` prints them"
+    for key, image in data.images.items():
+        if image.version_source:
+            refs.append((("images", key, "version_source"), image.version_source))
+    for version, row in data.vllm_versions.items():
+        refs.append((("vllm_versions", version, "source"), row.source))
+    for key, s in data.systems.items():
+        base = ("systems", key)
+        refs.append((base + ("model", "source"), s.model.source))
+        if s.model.files:
+            refs.append((base + ("model", "files", "source"), s.model.files.source))
+        if s.memory:
+            refs.append((base + ("memory", "source"), s.memory.source))
+        for block, figure in (("speed", s.speed.decode_tokens_per_s), ("load", s.load.minutes)):
+            fact = getattr(s, block)
+            if figure is not None and (fact.source is None) == (fact.estimate is None):
+                yield base + (block,), "give exactly one of `source:` (where it was measured) or `estimate:`", \
+                    "a measured figure names a key of sources:; an estimate says how it was estimated"
+            if fact.source:
+                refs.append((base + (block, "source"), fact.source))
+    for loc, ref in refs:
+        if ref not in data.sources:
+            yield loc, f"unknown source {ref!r}", f"use one of: {', '.join(data.sources)}, or add it under sources:"
+    for key, src in data.sources.items():
+        if (src.measured is None) == (src.vendor is None):
+            yield ("sources", key), "give exactly one of `measured:` or `vendor:`", \
+                "measured: {host, date, by} for a measurement; vendor: URL for a vendor's page"
+
+
+def _versions(data: LabData, key: str, s) -> Iterator[Problem]:
+    """The system's flags and tool parser exist in the vLLM version its image runs."""
+    base = ("systems", key)
+    image = data.images.get(s.image)
+    if image is None:
+        return
+    if image.vllm is None:
+        yield base + ("image",), f"image {s.image!r} does not name its vLLM version", \
+            f"add images.{s.image}.vllm: (a key of vllm_versions:)"
+        return
+    row = data.vllm_versions.get(image.vllm)
+    if row is None:
+        return  # reported once, at images.<key>.vllm
+    refused = {loc[-1] for loc, _, _ in _serve_args(key, s)}  # reported once, as what they are
+    for flag in dict.fromkeys(flag_names(s)):
+        if flag not in row.flags and flag not in refused:
+            loc = base + (("vllm_args", flag) if flag in s.vllm_args else FLAG_KEYS.get(flag, ("vllm_args",)))
+            yield loc, f"--{flag} is not among vLLM {image.vllm}'s flags (image {s.image}, vllm_versions.{image.vllm}.flags)", \
+                (f"drop it, or, if vLLM {image.vllm} has it (check its source with tools/vllm_source_facts.py), "
+                 f"add it to vllm_versions.{image.vllm}.flags")
+    if s.tool_calling.parser not in row.tool_parsers and s.tool_calling.parser != PLUGIN_PARSER:
+        yield base + ("tool_calling", "parser"), \
+            f"vLLM {image.vllm} (image {s.image}) has no tool-call parser {s.tool_calling.parser!r}", \
+            f"its parsers: {', '.join(row.tool_parsers)}"
+
+
+def _read_per_token(data: LabData, key: str, s) -> Iterator[Problem]:
+    groups = s.model.read_per_token or []
+    for i, g in enumerate(groups):
+        if g.quantization not in data.quantizations:
+            yield ("systems", key, "model", "read_per_token", i, "quantization"), \
+                f"unknown quantization {g.quantization!r}", f"use one of: {', '.join(data.quantizations)}"
+    total = sum(g.params_b for g in groups)
+    if groups and abs(total - s.model.active_params_b) > READ_PER_TOKEN_TOLERANCE * s.model.active_params_b:
+        yield ("systems", key, "model", "read_per_token"), \
+            f"the groups add up to {total:g}B, not active_params_b ({s.model.active_params_b:g}B)", \
+            "list every tensor a token reads (experts, attention, router, lm_head), each once"
 # Flag names that carry a secret: the compose file and README are committed, so a secret written
 # there is published. vLLM and the hub read them from the host's environment instead.
 SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (not --long-prefill-token-threshold)
@@ -150,13 +248,19 @@ def check(data: LabData) -> Iterator[Problem]:
                 f"vLLM reports the served path: {want}"
         if s.cluster:
             yield from _cluster(key, s)
+        yield from _versions(data, key, s)
+        yield from _read_per_token(data, key, s)
         if s.model.active_params_b > s.model.params_b:
             yield base + ("model", "active_params_b"), \
                 f"{s.model.active_params_b:g} is larger than params_b ({s.model.params_b:g})", \
                 "active parameters are the subset used per token (for a dense model, the same as params_b)"
         yield from _serve_args(key, s)
 
+    yield from _provenance(data)
     for key, image in data.images.items():
+        if image.vllm and image.vllm not in data.vllm_versions:
+            yield ("images", key, "vllm"), f"unknown vLLM version {image.vllm!r}", \
+                f"use one of: {', '.join(data.vllm_versions)}, or add its row under vllm_versions: with its source"
         if image.build and image.build.platform not in data.platforms:
             yield ("images", key, "build", "platform"), f"unknown platform {image.build.platform!r}", \
                 f"use one of: {', '.join(data.platforms)}"

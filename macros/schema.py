@@ -6,10 +6,11 @@ field (uniqueness, parser vs format, model id vs repo) live in rules.py so each 
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from .safe import (
@@ -99,6 +100,7 @@ class Platform(Strict):
     memory: Text
     memory_bandwidth_gbs: Positive = Field(description="documented memory bandwidth, GB/s")
     gpu_direct_storage: bool
+    source: Identifier = Field(description="a key of sources: (the vendor's page for these figures)")
 
 
 class ImageBuild(Strict):
@@ -114,9 +116,23 @@ class ImageBuild(Strict):
     trial_port: Port
 
 
+class OfflineFile(Strict):
+    """A file the model's tokenizer fetches at start-up unless it is local (gpt-oss: the Harmony vocabulary)."""
+
+    name: Word = Field(description="the file name the loader asks for, e.g. o200k_base.tiktoken")
+    dir: Word = Field(description="its folder on the model share (nfs mount_point on hosts, container_path inside)")
+    env: Literal["TIKTOKEN_ENCODINGS_BASE"] = Field(description="the variable that points the loader at its folder")
+    url: Url = Field(description="where the file is published (fetched once, on the workstation)")
+    sha256: Word = Field(description="the published file's sha256, 64 hex digits")
+    source: Identifier = Field(description="a key of sources:")
+
+
 class ModelFamily(Strict):
     tool_format: ToolFormat = Field(description="the tool-call format the family's chat template makes models emit")
     parsers: list[Word] = Field(min_length=1, description="vLLM --tool-call-parser values that read that format")
+    offline_files: list[OfflineFile] = Field(default_factory=list)
+    forced_tool_choice: bool = Field(
+        default=True, description="whether vLLM reliably honours a named or required tool_choice for this family")
 
 
 class Quantization(Strict):
@@ -139,9 +155,59 @@ class Probe(Strict):
 
 class Image(Strict):
     ref: ImageRef = Field(description="the image reference compose pulls or the kit builds")
+    vllm: Word | None = Field(default=None, description="the vLLM version inside, a key of vllm_versions:")
+    version_source: Identifier | None = Field(default=None, description="a key of sources: for the vLLM version")
     source: Text
+    repository: Url | None = Field(default=None, description="the repository the image is built from")
+    build_command: Text | None = Field(
+        default=None, description="the command that built it, run in the repository's clone (shown, never run)")
     why: Text
     build: ImageBuild | None = None
+
+
+def _iso_date(value: object) -> object:
+    """A date written as quoted "YYYY-MM-DD" text (the data file's reader takes no YAML dates)."""
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("date", "{value!r} is not a date", {
+                "value": value, "hint": 'write it as "YYYY-MM-DD", quoted'}) from None
+    return value
+
+
+IsoDate = Annotated[datetime.date, BeforeValidator(_iso_date)]
+
+
+class LogMount(Strict):
+    """A host folder the container writes logs into (a read-write bind mount)."""
+
+    source: AbsPath = Field(description="the folder on the host")
+    target: AbsPath = Field(description="where the container sees it")
+
+
+class Measured(Strict):
+    host: Hostname = Field(description="the machine the value was measured on")
+    date: IsoDate = Field(description='when, quoted: "YYYY-MM-DD"')
+    by: Text = Field(description="the command, log or probe that measured it")
+
+
+class Source(Strict):
+    """Where facts come from: a measurement, or a vendor's page (exactly one)."""
+
+    measured: Measured | None = None
+    vendor: Url | None = None
+    record: Url | None = Field(default=None, description="where a measurement was written down")
+
+
+class VllmVersion(Strict):
+    """What one vLLM version does where a flag or a client depends on it."""
+
+    source: Identifier = Field(description="a key of sources: (that version's source code)")
+    reasoning_fields: list[Literal["reasoning", "reasoning_content"]] = Field(
+        min_length=1, description="the fields chat responses carry reasoning in")
+    tool_parsers: list[Word] = Field(min_length=1, description="every --tool-call-parser name it registers")
+    flags: list[FlagName] = Field(min_length=1, description="`vllm serve` flags it accepts (those this data uses)")
 
 
 class Ssh(Strict):
@@ -155,6 +221,18 @@ class Hardware(Strict):
     model: Text
 
 
+class TensorGroup(Strict):
+    name: Text
+    params_b: Positive = Field(description="parameters of the group read per token, billions")
+    quantization: Word = Field(description="a key of quantizations:")
+
+
+class ModelFiles(Strict):
+    size_gib: Positive = Field(description="the snapshot's size on disk, GiB")
+    safetensors: Annotated[int, Field(gt=0)]
+    source: Identifier = Field(description="a key of sources:")
+
+
 class Model(Strict):
     repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME")
     snapshot: Sha = Field(description="the snapshot commit sha under models--ORG--NAME/snapshots/")
@@ -163,10 +241,16 @@ class Model(Strict):
     params_b: Positive = Field(description="total parameters, billions")
     active_params_b: Positive = Field(description="parameters active per token, billions")
     quantization: Word = Field(description="a key of quantizations:, e.g. MXFP4 or BF16")
+    source: Identifier = Field(description="a key of sources: for the parameter counts")
+    read_per_token: list[TensorGroup] | None = Field(
+        default=None, description="the tensors one generated token reads, by precision; default: all active at quantization")
+    files: ModelFiles | None = None
 
 
 class Speed(Strict):
     decode_tokens_per_s: Positive | None = Field(description="documented decode speed; null if not measured yet")
+    source: Identifier | None = Field(default=None, description="a key of sources: (where the speed was measured)")
+    estimate: Text | None = Field(default=None, description="how the figure was estimated, if it was not measured")
 
 
 class ToolCalling(Strict):
@@ -176,13 +260,24 @@ class ToolCalling(Strict):
 
 
 class Reasoning(Strict):
-    field: Literal["reasoning_content", "reasoning"]
+    """The model writes reasoning; the response field carrying it comes from the image's vLLM version."""
+
     parser: Word | None = Field(default=None, description="vLLM --reasoning-parser value, if any")
 
 
 class Load(Strict):
     minutes: Positive = Field(description="time from start to /health 200, loading from NFS")
-    source: Text = Field(description="where the number comes from (measured, estimate, ...)")
+    phases: dict[Word, Positive] = Field(default_factory=dict, description="seconds per start-up phase")
+    source: Identifier | None = Field(default=None, description="a key of sources: (where it was measured)")
+    estimate: Text | None = Field(default=None, description="how the figure was estimated, if it was not measured")
+
+
+class Memory(Strict):
+    weights_gib: Positive = Field(description="weights in GPU memory, GiB")
+    kv_cache_gib: Positive
+    kv_cache_tokens: Annotated[int, Field(gt=0)]
+    used_gib: Positive | None = None
+    source: Identifier = Field(description="a key of sources:")
 
 
 # Strings vLLM's argparse would read as a boolean or a number other than what YAML meant.
@@ -257,9 +352,13 @@ class System(Strict):
     reasoning: Reasoning | None = None
     image: Identifier = Field(description="a key of images:")
     container_name: ContainerName
+    gpus: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="how many GPUs the container reserves (count:); all if absent")
     service_dir: HomePath = Field(description="where docker-compose.yml lives on the host")
     vllm_args: dict[FlagName, ServeArgValue] = Field(default_factory=dict)
     load: Load
+    memory: Memory | None = None
+    log_mount: LogMount | None = None
     weights: Literal["nfs", "local"] = Field(
         default="nfs", description="where the container reads weights: the NFS mount, or the host's pre-staged copy")
     cluster: Cluster | None = None
@@ -345,8 +444,10 @@ class LabData(Strict):
     quantizations: dict[Word, Quantization]
     probe: Probe
     images: dict[Identifier, Image]
+    vllm_versions: dict[Word, VllmVersion]
     systems: dict[Identifier, System] = Field(min_length=1)
     clients: Clients
+    sources: dict[Identifier, Source]
     known_issues: list[KnownIssue] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
     ci: Ci | None = Field(default=None, description="the lab's CI workflows; none are generated without it")

@@ -9,6 +9,16 @@ from .render import attribute
 from .schema import FORGES
 
 
+def forced_call_regex() -> dict[str, str]:
+    """{text format: a Python string literal of the regex that pins a model's output to one get_weather
+    call}: the same text `make status` forces (probe/toolformat.py)."""
+    import json
+
+    from probe.toolformat import CALL_TEXT, regex_for
+
+    return {fmt: json.dumps(regex_for(text)) for fmt, text in CALL_TEXT.items()}
+
+
 def by_parser(views: list[SystemView]) -> list[dict]:
     """Systems grouped by tool-call parser and format, in data order: what a client sees depends on
     those two, not on the system, so pages show one example per group (a tab each) rather than one
@@ -20,6 +30,8 @@ def by_parser(views: list[SystemView]) -> list[dict]:
     for g in groups.values():
         more = len(g["systems"]) - 1
         g["label"] = g["v"].s.name + (f" and {more} more" if more else "")
+        g["paths"] = g["v"].tool_paths
+        g["forced"] = g["v"].data.model_families[g["v"].s.model.family].forced_tool_choice
     return list(groups.values())
 
 
@@ -36,7 +48,7 @@ def variables(data, extra: dict) -> dict:
     # Side-by-side tabs of every system only while the lab is small; above the size at which the
     # sidebar stops listing every system (extra.nav_scope in mkdocs.yml), a table does the comparing.
     scope = extra.get("nav_scope", {}).get("Systems", {})
-    return {"lab": data, "views": views, "tool_groups": by_parser(views),
+    return {"lab": data, "views": views, "tool_groups": by_parser(views), "forced_call_regex": forced_call_regex(),
             "compare_tabs": len(views) <= int(scope.get("max_children", 12)),
             "fstab_line": fstab_line(data), "mount_command": mount_command(data),
             "ci_folder": FORGES[data.ci.forge][0] if data.ci else None}

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="compare speed and TTFT with the documented figures (default: on for live, off for "
                          "the lab, whose tiny CPU models say nothing about the hardware)")
     ap.add_argument("--no-tools", action="store_true", help="skip the tool-call format check")
+    ap.add_argument("--record-measured", type=Path, metavar="DATA",
+                    help="write each newer measured decode speed, with its host and date as its source, into "
+                         "this data file (make status TARGET=live: data/systems.yaml; the lab's never go there)")
     ap.add_argument("--lab-running", action="store_true",
                     help="with --target lab: the lab is already up (make lab-up); probe it, do not start one")
     return ap
@@ -134,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     only = args.system or None
+    if args.record_measured and args.target != "live":
+        from .record import COMMITTED_DATA
+        if args.record_measured.resolve() == COMMITTED_DATA.resolve():
+            print(f"python -m probe: --record-measured {args.record_measured}: lab measurements never replace "
+                  "the documented figures; pass a copy", file=sys.stderr)
+            return 2
     overrides = {"target": args.target, "check_tools": not args.no_tools}
     if args.timeout:
         overrides["timeout_s"] = args.timeout
@@ -184,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         write_status(out, doc)
         kept = append_history(history, doc, keep=args.keep)
         print(f"\nwrote {out}; {history}: {kept} run(s) kept")
+    if args.record_measured:
+        import datetime
+
+        from .record import measured_speeds, record
+        changed = record(args.record_measured, measured_speeds(records), datetime.date.today(), args.target)
+        for line in changed or ["no newer decode speed to record"]:
+            print(f"{args.record_measured}: {line}")
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in annotations(records):
             print(line)

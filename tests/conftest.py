@@ -59,6 +59,9 @@ def lab(request):
     for key, drops in dropped.items():
         for flag, why in drops:
             print(f"\nlab: {key}: dropped GPU-only flag {flag}: {why}")
+    for key, notes in lab_specs.differences_for_session(ROOT, request.config.getoption("system") or None).items():
+        for note in notes:
+            print(f"\nlab: {key}: {note}")
     import time
 
     started = time.monotonic()

@@ -28,6 +28,7 @@ THIRD = """
       params_b: 8
       active_params_b: 8
       quantization: BF16
+      source: qwen3-coder-card
     context_length: 32768
     speed:
       decode_tokens_per_s: null
@@ -41,7 +42,7 @@ THIRD = """
       gpu-memory-utilization: 0.3
     load:
       minutes: 2
-      source: estimate
+      estimate: an 8B BF16 model, from stella's measured load
 """
 
 

@@ -178,6 +178,12 @@ def publish(repo: Path) -> subprocess.CompletedProcess:
 def test_publish_status_commits_only_the_status_files_as_the_bot(clone):
     repo, remote = clone
     _live_status(repo, "2026-12-02T03:00:00Z")
+    # A live probe may also record a newer measured speed in the data (probe --record-measured).
+    data_file = repo / "data" / "systems.yaml"
+    key = next(k for k, s in DATA.systems.items() if s.speed.decode_tokens_per_s)
+    old = f"decode_tokens_per_s: {DATA.systems[key].speed.decode_tokens_per_s:g}"
+    assert old in data_file.read_text()
+    data_file.write_text(data_file.read_text().replace(old, "decode_tokens_per_s: 29.5", 1))
     assert macros_cli("generate", cwd=repo).returncode == 0          # what `make status TARGET=live` ends with
     (repo / "README.md").write_text("an unrelated local edit\n")
     result = publish(repo)
@@ -186,8 +192,9 @@ def test_publish_status_commits_only_the_status_files_as_the_bot(clone):
     assert log.startswith(f"{CI.bot.name} <{CI.bot.email}>\nchore(status): probe of the real hosts\n")
     assert "actions/runs/9" in log
     changed = _git(remote, "show", "--name-only", "--format=", CI.status.branch).split()
-    assert "data/status.json" in changed and "STATUS.md" in changed and "README.md" not in changed
-    assert all(p.startswith(("data/status", "STATUS.md", "charts/")) for p in changed), changed
+    assert {"data/status.json", "data/systems.yaml", "STATUS.md", f"systems/{key}/README.md"} <= set(changed)
+    assert "README.md" not in changed
+    assert all(p.startswith(("data/status", "data/systems.yaml", "STATUS.md", "charts/", "systems/")) for p in changed), changed
 
     again = publish(repo)
     assert again.returncode == 0 and "status unchanged: nothing to publish" in again.stdout

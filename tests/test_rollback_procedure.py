@@ -1,9 +1,9 @@
 """Issue 14: the deploy procedure, run in order against the lab, ends on the configuration that last worked.
 
-Start a good configuration, fail a start on purpose, retry it, roll back; every step is the generated
-QUICKSTART's block as printed (doctests.procedure runs it), on a stand-in host: a directory playing the
-host's home, reached by ssh/scp stand-ins, with the real docker client and compose v2 (`docker compose
-config` needs no daemon) and the lab's vLLM server for every health check. Steps that need a docker
+For each single-host system: start a good configuration, fail a start on purpose, retry it, roll back.
+Every step is the generated QUICKSTART's block as printed (doctests.procedure runs it), on a stand-in
+host: a directory playing the host's home, reached by ssh/scp stand-ins, with the real docker client
+and compose v2 (`docker compose config` needs no daemon) and the lab's vLLM server for every health check. Steps that need a docker
 daemon or root (start, pull, logs) are not run: the session report lists them (a docker host per system
 is a later issue); what they would leave behind is asserted from the files instead.
 """
@@ -21,39 +21,43 @@ from conftest import ROOT
 from doctests import console, procedure
 from macros import operations
 from macros.loader import load
-from macros.render import SystemView, render_all
+from macros.render import render_all
 from macros.schema import LabData
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-KEY = "stella"
-PAGE = f"systems/{KEY}/QUICKSTART.md"
-COMPOSE = f"systems/{KEY}/docker-compose.yml"
-BAD_IMAGE = "nvcr.io/nvidia/vllm:26.01-py3"
+SYSTEMS = [key for key, s in load().systems.items() if not s.cluster]  # a cluster's workers need hosts of their own
+BAD_TAG = "v9.9.9-never-built"
 BAD_PORT = 8999
 
 
-def _bad(data: LabData) -> LabData:
-    """A configuration that never becomes healthy here: an image the host has not got and a port
+def _bad(data: LabData, key: str) -> LabData:
+    """A configuration that never becomes healthy here: an image tag the host has not got and a port
     nothing serves in the lab, as for a vLLM that did not start. A short load keeps its wait short."""
     raw = data.model_dump(mode="json")
-    raw["images"][raw["systems"][KEY]["image"]]["ref"] = BAD_IMAGE
-    raw["systems"][KEY]["port"] = BAD_PORT
-    raw["systems"][KEY]["load"]["minutes"] = 0.1
+    image = raw["images"][raw["systems"][key]["image"]]
+    image["ref"] = image["ref"].rsplit(":", 1)[0] + ":" + BAD_TAG
+    raw["systems"][key]["port"] = BAD_PORT
+    raw["systems"][key]["load"]["minutes"] = 0.1
     return LabData.model_validate(raw)
 
 
 class Attempt:
     """One configuration as the workstation has it: a checkout with its generated files."""
 
-    def __init__(self, tmp: Path, name: str, data: LabData):
-        self.data, self.files = data, render_all(data)
-        self.view = SystemView(data, KEY, data.systems[KEY])
+    def __init__(self, tmp: Path, name: str, data: LabData, key: str):
+        self.data, self.files, self.key = data, render_all(data), key
+        self.page_path, self.compose_path = f"systems/{key}/QUICKSTART.md", f"systems/{key}/docker-compose.yml"
+        self.compose = self.files[self.compose_path]
+        self.image = data.images[data.systems[key].image].ref
         self.checkout = tmp / name
-        path = self.checkout / COMPOSE
+        path = self.checkout / self.compose_path
         path.parent.mkdir(parents=True)
-        path.write_text(self.files[COMPOSE])
-        self.page = self.files[PAGE]
+        path.write_text(self.compose)
+        self.page = self.files[self.page_path]
+
+    def section(self, heading: str):
+        return procedure.section(self.page, self.page_path, heading)
 
 
 def _compose_binary() -> Path:
@@ -62,17 +66,16 @@ def _compose_binary() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
-@pytest.fixture
-def host(tmp_path):
+def _host(tmp_path: Path, key: str) -> procedure.StandInHost:
     if not shutil.which("docker"):
         pytest.fail("no docker client on PATH: `make system-deps` installs one (docker.io)", pytrace=False)
-    return procedure.StandInHost(tmp_path / "host", load().systems[KEY].ssh.alias, _compose_binary())
+    return procedure.StandInHost(tmp_path / "host", load().systems[key].ssh.alias, _compose_binary())
 
 
 def _run_steps(host, attempt: Attempt, lab, heading: str, stop=None) -> tuple[object, object]:
     """The section's blocks in order, as an operator would: stop at the first failure. Returns the
     failing block and its outcome, or (None, None)."""
-    for block in procedure.section(attempt.page, PAGE, heading):
+    for block in attempt.section(heading):
         if stop and stop(block):
             break
         why = procedure.needs_here(block)
@@ -93,7 +96,7 @@ def _run_steps(host, attempt: Attempt, lab, heading: str, stop=None) -> tuple[ob
 
 
 def _record_block(attempt: Attempt):
-    [block] = [b for b in procedure.section(attempt.page, PAGE, "Steps") if operations.LAST_GOOD in b.code]
+    [block] = [b for b in attempt.section("Steps") if operations.LAST_GOOD in b.code]
     return block
 
 
@@ -105,17 +108,19 @@ def _config_images(host, service: Path) -> str:
     return result.stdout.strip()
 
 
-def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(host, lab, tmp_path):
-    good = Attempt(tmp_path, "good", load())
-    bad = Attempt(tmp_path, "bad", _bad(load()))
-    service = host.file(good.data.systems[KEY].service_dir)
-    good_image = good.data.images[good.data.systems[KEY].image].ref
+@pytest.mark.parametrize("key", SYSTEMS)
+def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(key, lab, tmp_path):
+    host = _host(tmp_path, key)
+    good = Attempt(tmp_path, "good", load(), key)
+    bad = Attempt(tmp_path, "bad", _bad(load(), key), key)
+    service = host.file(good.data.systems[key].service_dir)
+    good_image = good.image
 
     # 1. A good start: every step runs or is reported; the last step records it as the last good one.
     failed, outcome = _run_steps(host, good, lab, "Steps")
     assert failed is None, f"{failed.id} failed on the good configuration:\n{outcome.stdout}{outcome.stderr}"
-    assert (service / "docker-compose.yml").read_text() == good.files[COMPOSE]
-    assert (service / operations.LAST_GOOD).read_text() == good.files[COMPOSE]
+    assert (service / "docker-compose.yml").read_text() == good.compose
+    assert (service / operations.LAST_GOOD).read_text() == good.compose
     assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good_image
     assert not list(service.glob(operations.BACKUP_GLOB))  # nothing ran there before
 
@@ -125,28 +130,28 @@ def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(host, lab
         assert failed is not None and "/health" in failed.code and failed.on is None, \
             f"attempt {attempt_no}: the bad configuration should fail at the health wait, not at {failed and failed.id}"
         assert outcome.returncode == 7, outcome.stdout + outcome.stderr  # curl: connection refused, after every try
-        assert (service / "docker-compose.yml").read_text() == bad.files[COMPOSE]
+        assert (service / "docker-compose.yml").read_text() == bad.compose
         # Step 7 run anyway refuses: nothing becomes last good without a healthy /health.
         refused = host.run(_record_block(bad), lab.wrap, bad.checkout, 60)
         assert refused.returncode != 0
-        assert (service / operations.LAST_GOOD).read_text() == good.files[COMPOSE]
+        assert (service / operations.LAST_GOOD).read_text() == good.compose
         assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good_image
-    assert _config_images(host, service) == BAD_IMAGE
+    assert _config_images(host, service) == bad.image
 
     # 3. Rollback: restore the last good file, then wait for health as in step 4 (the start between
     #    them needs a daemon and root, reported).
     failed, outcome = _run_steps(host, good, lab, "Rollback", stop=lambda b: "docker compose down" in b.code
                                  and "up -d" not in b.code)
     assert failed is None, f"{failed.id}:\n{outcome.stdout}{outcome.stderr}"
-    [wait] = [b for b in procedure.section(good.page, PAGE, "Steps") if b.on is None and "/health" in b.code]
+    [wait] = [b for b in good.section("Steps") if b.on is None and "/health" in b.code]
     healthy = host.run(wait, lab.wrap, good.checkout, wait.timeout)
     assert healthy.returncode == 0 and healthy.stdout.strip().endswith("healthy"), healthy.stdout + healthy.stderr
 
     # The final configuration is the last good one, and no configuration was lost on the way.
-    assert (service / "docker-compose.yml").read_text() == good.files[COMPOSE]
+    assert (service / "docker-compose.yml").read_text() == good.compose
     assert _config_images(host, service) == good_image
-    assert (service / operations.LAST_GOOD).read_text() == good.files[COMPOSE]
+    assert (service / operations.LAST_GOOD).read_text() == good.compose
     backups = sorted(service.glob(operations.BACKUP_GLOB))
     contents = [p.read_text() for p in backups]
     # bad attempt 1 kept the good file, attempt 2 the bad one, the rollback the bad one again
-    assert contents == [good.files[COMPOSE], bad.files[COMPOSE], bad.files[COMPOSE]], [p.name for p in backups]
+    assert contents == [good.compose, bad.compose, bad.compose], [p.name for p in backups]

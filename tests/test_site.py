@@ -81,8 +81,9 @@ def test_the_compose_download_is_the_generated_file(built_site):
     site, _ = built_site
     root = Path(__file__).resolve().parent.parent
     for key in DATA.systems:
-        assert (site / "systems" / key / "docker-compose.yml").read_bytes() == \
-            (root / "systems" / key / "docker-compose.yml").read_bytes()
+        for name in ("docker-compose.yml", f"vllm-{key}.service"):  # the compose file and its boot unit
+            assert (site / "systems" / key / name).read_bytes() == (root / "systems" / key / name).read_bytes()
+        assert f'href="../vllm-{key}.service"' in (site / "systems" / key / "QUICKSTART" / "index.html").read_text()
 
 
 def test_nav_lists_every_system(built_site):

@@ -1,6 +1,6 @@
-"""The tool-calling page recommends a data change for stella: vLLM's qwen3_coder parser instead of
-hermes. The lab shows its effect. Both servers run the same tiny Qwen3-MoE model; each is made to
-write the same Qwen3-Coder XML call (structured outputs force the text), and tool_choice is "auto",
+"""The tool-calling page recommends a data change for stella: vLLM's qwen3_xml parser (or qwen3_coder)
+instead of hermes. The lab shows its effect. The servers run the same tiny Qwen3-MoE model; each is made
+to write the same Qwen3-Coder XML call (structured outputs force the text), and tool_choice is "auto",
 so the parser alone decides what the client gets."""
 
 from __future__ import annotations
@@ -30,11 +30,16 @@ def force_xml_call(lab, key: str, model_id: str) -> dict:
     return asyncio.run(run())
 
 
+FIXES = {"stella-xml": "qwen3_xml", "stella-next": "qwen3_coder"}
+
+
 def test_the_data_change_is_the_parser_and_format():
-    deployed, fixed = DEPLOYED.systems["stella"], FIXED.systems["stella-next"]
-    assert (deployed.model.repo, deployed.model.snapshot) == (fixed.model.repo, fixed.model.snapshot)
+    deployed = DEPLOYED.systems["stella"]
     assert (deployed.tool_calling.parser, deployed.tool_calling.format) == ("hermes", "qwen3-xml")
-    assert (fixed.tool_calling.parser, fixed.tool_calling.format) == ("qwen3_coder", "openai")
+    for key, parser in FIXES.items():
+        fixed = FIXED.systems[key]
+        assert (deployed.model.repo, deployed.model.snapshot) == (fixed.model.repo, fixed.model.snapshot)
+        assert (fixed.tool_calling.parser, fixed.tool_calling.format) == (parser, "openai")
 
 
 def test_deployed_parser_leaves_qwen3_coder_calls_in_content(lab):
@@ -43,8 +48,9 @@ def test_deployed_parser_leaves_qwen3_coder_calls_in_content(lab):
     assert result["content"].strip() == CALL_TEXT["qwen3-xml"].strip() and not result["tool_calls"]
 
 
-def test_native_parser_turns_the_same_output_into_tool_calls(lab):
-    result = force_xml_call(lab, "stella-next", FIXED.systems["stella-next"].model.id)
+@pytest.mark.parametrize("key", sorted(FIXES))
+def test_native_parser_turns_the_same_output_into_tool_calls(lab, key):
+    result = force_xml_call(lab, key, FIXED.systems[key].model.id)
     assert result["outcome"] == "parsed", result
     call = result["tool_calls"][0]
     assert call["name"] == "get_weather" and '"Paris"' in call["arguments"]

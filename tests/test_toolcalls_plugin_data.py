@@ -71,9 +71,9 @@ def test_clients_get_tool_calls_for_the_formats_it_reads():
 @pytest.mark.parametrize("old,new,needle", [
     ("format: openai                # the plugin", "format: qwen3-xml             # the plugin",
      "'qwen3-xml' is not what clients get: parser 'toolcalls'"),
-    ("      trust-remote-code: true\n    load:\n      minutes: 6\n      source: lab notes, about 5-6 min from NFS\n\n\nclients",
-     "      trust-remote-code: true\n      tool-parser-plugin: /x.py\n    load:\n      minutes: 6\n"
-     "      source: lab notes, about 5-6 min from NFS\n\n\nclients", "--tool-parser-plugin is generated"),
+    ("      disable-sliding-window: true\n    load:\n      minutes: 6.5\n      source: stella-deploy\n\nclients",
+     "      disable-sliding-window: true\n      tool-parser-plugin: /x.py\n    load:\n      minutes: 6.5\n"
+     "      source: stella-deploy\n\nclients", "--tool-parser-plugin is generated"),
 ])
 def test_bad_plugin_data_is_refused(tmp_path: Path, old, new, needle):
     text = EXAMPLE.read_text()

@@ -34,6 +34,10 @@ Public API
 
 ``iter_events(chunks, tools=None, *, coerce_untyped=False, id_seed="")``
     Generator: feeds every chunk, then finishes.
+``reasoning_of(message_or_delta) -> str | None``
+    The reasoning text under either of vLLM's names (``reasoning_content``, sent by the
+    hosts' vLLM 0.11/0.14, or ``reasoning``, the only one from vLLM 0.16 on).  Both
+    normalizers pass either field through unchanged.
 
 Data types (``toolcalls.model``): ``Problem(code, message, start, end)`` (offsets into
 the content), ``NormalizedMessage(message, problems)`` with ``.tool_calls`` and
@@ -93,6 +97,7 @@ regular expressions; linear in the input for any chunk size (see
 ``bench/toolcalls_1mb.py``).
 """
 
+from .convert import REASONING_FIELDS, reasoning_of
 from .model import NormalizedMessage, Problem, TextEvent, ToolCallEvent, make_call_id
 from .normalize import normalize_message
 from .stream import StreamNormalizer, iter_events
@@ -106,4 +111,6 @@ __all__ = [
     "iter_events",
     "make_call_id",
     "normalize_message",
+    "reasoning_of",
+    "REASONING_FIELDS",
 ]

@@ -51,6 +51,23 @@ def _as_dict(obj: Any) -> Any:
     return dump() if callable(dump) else obj
 
 
+# vLLM's names for the reasoning text: `reasoning_content` first (it alone until 0.11, then a copy of
+# `reasoning`), `reasoning` (the only one once vLLM removed the old name, from 0.16 on).
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def reasoning_of(message: Any) -> str | None:
+    """The reasoning text of an assistant message or a stream delta, under either of vLLM's names."""
+    message = _as_dict(message)
+    if not isinstance(message, Mapping):
+        return None
+    for name in REASONING_FIELDS:
+        value = message.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
 def tool_parameters(tools: Iterable[Any] | None, name: str) -> dict[str, Any] | None:
     """Return the ``parameters`` JSON schema of function ``name`` in ``tools``.
 

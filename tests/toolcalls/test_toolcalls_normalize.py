@@ -265,3 +265,29 @@ def test_stream_holds_back_only_tag_prefixes(case: Case) -> None:
                 held = n
                 break
         assert released == head[:len(head) - held], (i, released)
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_under_either_name_passes_through_and_is_read(field):
+    from toolcalls import StreamNormalizer, reasoning_of
+
+    message = {"role": "assistant", field: "thinking", "content": XML_CALL_FOR_REASONING}
+    result = normalize_message(message, TOOLS_FOR_REASONING)
+    assert result.message[field] == "thinking" and reasoning_of(result.message) == "thinking"
+    assert result.message["tool_calls"][0]["function"]["name"] == "get_weather"
+    stream = StreamNormalizer(TOOLS_FOR_REASONING)
+    stream.feed(XML_CALL_FOR_REASONING)
+    stream.finish()
+    assert reasoning_of(stream.result({"role": "assistant", field: "thinking"}).message) == "thinking"
+
+
+def test_reasoning_of_is_none_without_reasoning():
+    from toolcalls import reasoning_of
+
+    assert reasoning_of({"role": "assistant", "content": "hi"}) is None
+    assert reasoning_of({"reasoning": None, "reasoning_content": None}) is None
+
+
+XML_CALL_FOR_REASONING = "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"
+TOOLS_FOR_REASONING = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}}}}]
