@@ -179,6 +179,13 @@ def _iso_date(value: object) -> object:
 IsoDate = Annotated[datetime.date, BeforeValidator(_iso_date)]
 
 
+class LogMount(Strict):
+    """A host folder the container writes logs into (a read-write bind mount)."""
+
+    source: AbsPath = Field(description="the folder on the host")
+    target: AbsPath = Field(description="where the container sees it")
+
+
 class Measured(Strict):
     host: Hostname = Field(description="the machine the value was measured on")
     date: IsoDate = Field(description='when, quoted: "YYYY-MM-DD"')
@@ -351,6 +358,7 @@ class System(Strict):
     vllm_args: dict[FlagName, ServeArgValue] = Field(default_factory=dict)
     load: Load
     memory: Memory | None = None
+    log_mount: LogMount | None = None
     weights: Literal["nfs", "local"] = Field(
         default="nfs", description="where the container reads weights: the NFS mount, or the host's pre-staged copy")
     cluster: Cluster | None = None
