@@ -104,7 +104,8 @@ def missing(block: Block, page_text: str, kind: str) -> list[str]:
         return []
     problems, label = [], LABEL.get(kind, kind)
     for name in dict.fromkeys(commands(code)):
-        if name in STOCK[kind] or name.startswith(("./", ".venv/", "$")):
+        # a program of this checkout (./x, .venv/bin/python, vllm-gb10/run.sh) or a variable: not the system's
+        if name in STOCK[kind] or name.startswith("$") or ("/" in name and not name.startswith("/")):
             continue
         install = INSTALL[kind].get(name)
         if install and install in page_text:
