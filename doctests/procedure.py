@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import fences
@@ -79,8 +79,6 @@ class StandInHost:
     root: Path
     alias: str
     compose_binary: Path
-    ran: list[tuple[str, str]] = field(default_factory=list)      # (block id, outcome)
-    not_run: list[tuple[str, str]] = field(default_factory=list)  # (block id, what it needs)
 
     def __post_init__(self) -> None:
         self.home = self.root / "home"
@@ -112,10 +110,8 @@ class StandInHost:
         """Run one block as printed: host blocks in the host's home, the others in the workstation's
         checkout (whose ssh/scp reach this host). `wrap` gives the lab's host names."""
         on_host = block.on is not None
-        outcome = execute(wrap([*SHELL, block.code]), timeout, env=self.env(on_host),
-                          cwd=self.home if on_host else workstation)
-        self.ran.append((block.id, "timed out" if outcome.timed_out else f"exit {outcome.returncode}"))
-        return outcome
+        return execute(wrap([*SHELL, block.code]), timeout, env=self.env(on_host),
+                       cwd=self.home if on_host else workstation)
 
     def file(self, rel: str) -> Path:
         return self.home / rel.removeprefix("~/")
