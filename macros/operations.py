@@ -112,6 +112,17 @@ def over_ssh(alias: str, commands: list[str] | str) -> str:
     return f"ssh {alias} bash -s <<'EOF'\n{body}\nEOF"
 
 
+def ray_check(view) -> str:
+    """On the head: wait (bounded, as the operator's step) until Ray lists every node as active and counts
+    every node's GPU, as NVIDIA's playbook checks with `ray status` ("2 nodes with available GPU resources")."""
+    c, nodes, gpus = view.s.cluster, len(view.nodes), view.cluster_gpus
+    status = f"docker exec {view.s.container_name} ray status 2>/dev/null"
+    seen = (f"s=$({status}); [ \"$(printf '%s\\n' \"$s\" | grep -c '^ 1 node_')\" -eq {nodes} ] "
+            f"&& printf '%s\\n' \"$s\" | grep -q '/{gpus}.0 GPU'")
+    return (f"ok=; for _ in $(seq {max(1, c.ready_timeout_s // 10)}); do if {seen}; then ok=1; break; fi; sleep 10; done; "
+            f"[ -n \"$ok\" ] && echo \"{nodes} nodes and {gpus} GPUs in the Ray cluster\"")
+
+
 class Procedure:
     """The finished command text of one system's QUICKSTART host steps (templates compute nothing)."""
 
@@ -125,6 +136,11 @@ class Procedure:
         self.backup = {n.ssh_alias: over_ssh(n.ssh_alias, backup_running(d)) for n in view.nodes}
         self.start = " \\\n  && ".join(start(s, d))
         self.start_worker = {w.ssh_alias: over_ssh(w.ssh_alias, start(s, d)) for w in view.workers}
+        # Workers stop before the head: a worker whose head goes away exits with an error, and its bounded
+        # restart policy would spend its tries on a head that is not there.
+        self.stop_worker = {w.ssh_alias: over_ssh(w.ssh_alias, f"cd {d} && docker compose down") for w in view.workers}
+        self.stop = f"cd {d} && docker compose down"
+        self.ray_check = ray_check(view) if s.cluster else None
         self.record = record_last_good(d, f"{view.api_base}/health")
         self.rollback_image = rollback_image(view.key)
         self.keep_image = keep_image(d, view.key)

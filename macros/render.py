@@ -17,6 +17,7 @@ import jinja2
 from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
 from .clients import opencode_config, opencode_provider
+from .cluster import node_env, port_of
 from .loader import ROOT
 from .operations import Procedure
 from .rules import version_of
@@ -95,6 +96,8 @@ class Node:
     address: str | None
     compose_name: str
     argv: tuple[str, ...] = ()
+    gpus: int | None = None
+    env: tuple[tuple[str, str, str], ...] = ()   # (variable, value, comment): the interconnect, on every node
 
     @property
     def serves_api(self) -> bool:
@@ -131,13 +134,17 @@ class SystemView:
         self.start_period_minutes = math.ceil(system.load.minutes * 2)
         self.wait_seconds = self.start_period_minutes * 60
         c = system.cluster
-        self.head = Node("head", 0, system.host, system.ssh.alias, c.head_address if c else None, "docker-compose.yml")
+        env = (lambda address: tuple(node_env(data, system, address))) if c else (lambda address: ())
+        self.head = Node("head", 0, system.host, system.ssh.alias, c.head_address if c else None, "docker-compose.yml",
+                         gpus=system.gpus, env=env(c.head_address if c else None))
         self.workers = [
             Node("worker", i, w.host, w.ssh.alias, w.address, f"docker-compose.worker-{i}.yml",
                  ("ray", "start", f"--address={c.head_address}:{c.ray_port}", f"--node-ip-address={w.address}",
-                  "--num-gpus=1", "--block"))
+                  f"--num-gpus={w.gpus}", "--block"), gpus=w.gpus, env=env(w.address))
             for i, w in enumerate(c.workers if c else [], start=1)]
         self.nodes = [self.head, *self.workers]
+        self.cluster_gpus = sum(n.gpus or 0 for n in self.nodes)   # the GPUs the head waits for in Ray
+        self.interconnect_port = port_of(data, system) if c else None
         # Decode reads every active weight once per token: bandwidth over bytes per token bounds it.
         self.ceiling = bandwidth_ceiling(data, system)
         documented = system.speed.decode_tokens_per_s
@@ -178,17 +185,24 @@ class SystemView:
         s = self.s
         ids = [self.platform.source, s.model.source, s.model.files.source if s.model.files else None,
                s.speed.source, self.version.source if self.reasoning_fields else None, self.image.version_source,
-               s.load.source, s.memory.source if s.memory else None, *(f.source for f in self.offline_files)]
+               s.load.source, s.memory.source if s.memory else None, *(f.source for f in self.offline_files),
+               s.cluster.source if s.cluster else None,
+               self.platform.interconnect.source if s.cluster and self.platform.interconnect else None]
         return [(i, self.data.sources[i]) for i in dict.fromkeys(ids) if i]
 
     def _head_script(self) -> str:
-        """Start Ray's head, wait (bounded) until every node's GPU has joined, then serve."""
-        c, gpus = self.s.cluster, len(self.nodes)
+        """Start Ray's head, wait until every node's GPU has joined, then serve. No `set -e` and no time
+        limit on the wait: a late worker finds the head still waiting (a head that gave up would exit, be
+        restarted a bounded number of times and then stay down). The head exits, for the bounded restart
+        policy, only when Ray itself fails. The QUICKSTART's check is the bounded wait, on the operator's side."""
+        c, gpus = self.s.cluster, self.cluster_gpus
         script = "\n".join([
-            "set -e",
-            f"ray start --head --port={c.ray_port} --node-ip-address={c.head_address} --num-gpus=1",
-            f"echo 'waiting up to {c.ready_timeout_s} s for {gpus} GPUs in the Ray cluster'",
-            f"timeout {c.ready_timeout_s} sh -c 'until ray status 2>/dev/null | grep -q \"/{gpus}.0 GPU\"; do sleep 10; done'",
+            f"ray start --head --port={c.ray_port} --node-ip-address={c.head_address} --num-gpus={self.s.gpus} || exit 1",
+            f"echo 'waiting for {gpus} GPUs on {len(self.nodes)} nodes in the Ray cluster: workers may join at any time'",
+            f"until ray status 2>/dev/null | grep -q \"/{gpus}.0 GPU\"; do",
+            "  sleep 30",
+            "  ray status 2>/dev/null | grep ' GPU' || { echo 'the Ray head stopped answering'; exit 1; }",
+            "done",
             "exec " + " ".join(shlex.quote(a) for a in self.argv),
         ])
         # Shown as a YAML block scalar, where compose would interpolate a '$': the data's validated

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .cluster import SHARED, declared_gpus, port_of
 from .errors import key_path
 from .schema import LabData
 from .serve_args import PLUGIN_PARSER, PLUGIN_READS, serve_flags
@@ -63,6 +64,8 @@ def _provenance(data: LabData) -> Iterator[Problem]:
     refs: list[tuple[tuple, str]] = []
     for key, p in data.platforms.items():
         refs.append((("platforms", key, "source"), p.source))
+        if p.interconnect:
+            refs.append((("platforms", key, "interconnect", "source"), p.interconnect.source))
     for key, fam in data.model_families.items():
         refs += [(("model_families", key, "offline_files", i, "source"), f.source) for i, f in enumerate(fam.offline_files)]
         for i, f in enumerate(fam.offline_files):
@@ -81,6 +84,8 @@ def _provenance(data: LabData) -> Iterator[Problem]:
             refs.append((base + ("model", "files", "source"), s.model.files.source))
         if s.memory:
             refs.append((base + ("memory", "source"), s.memory.source))
+        if s.cluster:
+            refs.append((base + ("cluster", "source"), s.cluster.source))
         for block, figure in (("speed", s.speed.decode_tokens_per_s), ("load", s.load.minutes)):
             fact = getattr(s, block)
             if figure is not None and (fact.source is None) == (fact.estimate is None):
@@ -193,13 +198,37 @@ def _aliases(data: LabData):
             yield ("systems", key, "cluster", "workers", i, "ssh", "alias"), w.ssh.alias
 
 
-def _cluster(key: str, s) -> Iterator[Problem]:
+def _cluster(data: LabData, key: str, s) -> Iterator[Problem]:
     c, base = s.cluster, ("systems", key, "cluster")
-    nodes = 1 + len(c.workers)
-    if c.tensor_parallel_size * c.pipeline_parallel_size != nodes:
+    gpus = declared_gpus(s)
+    if gpus[0] is None:
+        yield ("systems", key, "gpus"), "a cluster's head declares its GPUs", \
+            "gpus: 1 (one GB10 GPU per machine); tensor x pipeline parallel size must equal the nodes' GPUs"
+    elif c.tensor_parallel_size * c.pipeline_parallel_size != sum(gpus):
+        shown = " + ".join(str(g) for g in gpus)
         yield base + ("tensor_parallel_size",), (
-            f"tensor {c.tensor_parallel_size} x pipeline {c.pipeline_parallel_size} GPUs != {nodes} nodes "
-            "with one GB10 GPU each"), f"make tensor_parallel_size x pipeline_parallel_size = {nodes}"
+            f"tensor {c.tensor_parallel_size} x pipeline {c.pipeline_parallel_size} = "
+            f"{c.tensor_parallel_size * c.pipeline_parallel_size} GPUs, but the nodes declare {sum(gpus)} ({shown})"), \
+            f"make tensor_parallel_size x pipeline_parallel_size = {sum(gpus)}, or correct the nodes' gpus"
+    for i, w in enumerate(c.workers):
+        for field, head_key, head_value in SHARED:
+            mine, theirs = getattr(w, field), head_value(s)
+            if mine is not None and mine != theirs:
+                yield base + ("workers", i, field), (
+                    f"{mine!r} differs from the head's {theirs!r} ({'.'.join(head_key)}): every node of a Ray "
+                    "cluster must run the same"), \
+                    f"leave {field} out (a worker takes the head's) or change it on every node"
+    platform = data.platforms.get(s.hardware.platform)
+    if platform and platform.interconnect:
+        port = port_of(data, s)
+        names = ", ".join(p.interface for p in platform.interconnect.ports)
+        if port is None:
+            yield base + ("interface",), f"{c.interface!r} is not an interconnect port of {platform.name}", \
+                f"use one of: {names} (the one `ibdev2netdev` shows Up)"
+        elif c.interface == port.twin:
+            yield base + ("interface",), (
+                f"{c.interface!r} is the twin name of {port.interface!r} (the same physical port): the address "
+                "and every transport belong on the first name"), f"interface: {port.interface}"
     yield from _unique([(base + ("head_address",), c.head_address)]
                        + [(base + ("workers", i, "address"), w.address) for i, w in enumerate(c.workers)],
                        "interconnect address", "node")
@@ -247,7 +276,7 @@ def check(data: LabData) -> Iterator[Problem]:
             yield base + ("model", "id"), f"{s.model.id!r} does not match model.repo and model.snapshot", \
                 f"vLLM reports the served path: {want}"
         if s.cluster:
-            yield from _cluster(key, s)
+            yield from _cluster(data, key, s)
         yield from _versions(data, key, s)
         yield from _read_per_token(data, key, s)
         if s.model.active_params_b > s.model.params_b:

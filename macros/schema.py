@@ -90,6 +90,21 @@ class Infrastructure(Strict):
     container: Container
 
 
+class InterconnectPort(Strict):
+    """One physical port as `ibdev2netdev` lists it. On DGX Spark each physical ConnectX-7 port shows up
+    twice (two PCIe functions): two Ethernet interfaces and two RoCE devices for the same cable."""
+
+    interface: Word = Field(description="the interface that gets the address and that every transport is given, e.g. enp1s0f1np1")
+    twin: Word = Field(description="the same port's second Ethernet interface, e.g. enP2p1s0f1np1 (no address on it)")
+    rdma_devices: list[Word] = Field(
+        min_length=1, description="the port's RoCE devices, both twins, e.g. [rocep1s0f1, roceP2p1s0f1] (NCCL_IB_HCA)")
+
+
+class Interconnect(Strict):
+    ports: list[InterconnectPort] = Field(min_length=1)
+    source: Identifier = Field(description="a key of sources: (where the names come from)")
+
+
 class Platform(Strict):
     name: Text
     arch: Literal["aarch64", "x86_64"]
@@ -101,6 +116,8 @@ class Platform(Strict):
     memory_bandwidth_gbs: Positive = Field(description="documented memory bandwidth, GB/s")
     gpu_direct_storage: bool
     source: Identifier = Field(description="a key of sources: (the vendor's page for these figures)")
+    interconnect: Interconnect | None = Field(
+        default=None, description="the ports that join two machines directly (ConnectX-7 on GB10), as the OS names them")
 
 
 class ImageBuild(Strict):
@@ -318,23 +335,36 @@ ServeArgValue = Annotated[object, AfterValidator(_check_arg)]
 
 
 class Worker(Strict):
+    """A Ray worker node. It runs what the head runs; a worker may restate a shared value (as its own
+    inventory records it), and validation refuses one that differs from the head's."""
+
     host: Hostname = Field(description="the worker node's host name")
     address: IPv4 = Field(description="the worker's address on the interconnect")
     ssh: Ssh
+    gpus: Count = Field(description="the GPUs this node gives the cluster (one per GB10)")
+    interface: Word | None = Field(default=None, description="must be the head's cluster.interface")
+    ray_port: Port | None = Field(default=None, description="must be the head's cluster.ray_port")
+    image: Identifier | None = Field(default=None, description="must be the head's image")
+    model_snapshot: Sha | None = Field(default=None, description="must be the head's model.snapshot")
+    tensor_parallel_size: Count | None = Field(default=None, description="must be the head's cluster.tensor_parallel_size")
+    pipeline_parallel_size: Count | None = Field(default=None, description="must be the head's cluster.pipeline_parallel_size")
 
 
 class Cluster(Strict):
     """A system served by several GB10 machines with Ray, as vLLM documents for multi-node serving.
     The system's host, ssh and container are the head node's; the API is served there."""
 
-    interface: Word = Field(description="the network interface of the interconnect (NCCL/Gloo), e.g. enp1s0f1np1")
+    interface: Word = Field(description="the interconnect's interface, given to every transport (NCCL, Gloo, "
+                                        "TensorPipe, UCX, Open MPI), e.g. enp1s0f1np1")
     head_address: IPv4 = Field(description="the head node's address on the interconnect")
     ray_port: Port = 6379
     workers: list[Worker] = Field(min_length=1)
     tensor_parallel_size: Count
     pipeline_parallel_size: Count = 1
     ready_timeout_s: Count = Field(
-        default=600, description="how long the head waits for every node's GPU before it gives up")
+        default=600, description="how long the QUICKSTART's check waits for every node and GPU in Ray before it "
+                                 "gives up (the head itself keeps waiting for late workers)")
+    source: Identifier = Field(description="a key of sources: the multi-node procedure the generated files follow")
 
 
 class System(Strict):
