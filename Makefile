@@ -17,9 +17,10 @@ JUNIT := --junitxml=test-results/junit.xml
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.lock
+$(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed ## Create .venv with the pinned dependencies
@@ -31,13 +32,13 @@ build: install ## Build the site into site/ (strict: any warning fails)
 	$(BIN)/mkdocs build --strict
 
 generate: install ## Write the generated files from data/systems.yaml
-	$(BIN)/python -m macros generate
+	$(BIN)/python -m labdocs.render generate
 
 check-generated: install ## Fail with a diff if generated files differ from what data/ renders
-	$(BIN)/python -m macros check
+	$(BIN)/python -m labdocs.render check
 
 validate: install ## Validate data/systems.yaml only
-	$(BIN)/python -m macros validate
+	$(BIN)/python -m labdocs.render validate
 
 system-deps: ## Install the Debian packages the tests need (jq, ...)
 	bash tools/system-deps.sh
@@ -50,8 +51,8 @@ check-live: install system-deps ## Run the docs' blocks against the real hosts (
 		$(if $(ALLOW_DISRUPTIVE),--allow-disruptive) $(JUNIT) $(PYTEST_ARGS)
 
 status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes data/status.json, STATUS.md and newer measured speeds into the data; lab only test-results/status/
-	$(BIN)/python -m probe --target $(TARGET) $(SYSTEM_ARGS) $(if $(filter live,$(TARGET)),--record-measured data/systems.yaml); rc=$$?; \
-	$(if $(filter live,$(TARGET)),$(BIN)/python -m macros generate >/dev/null || rc=2;) exit $$rc
+	$(BIN)/python -m labdocs.probe --target $(TARGET) $(SYSTEM_ARGS) $(if $(filter live,$(TARGET)),--record-measured data/systems.yaml); rc=$$?; \
+	$(if $(filter live,$(TARGET)),$(BIN)/python -m labdocs.render generate >/dev/null || rc=2;) exit $$rc
 
 # What a live probe changes, and all that publish-status commits: the status and its history, newer
 # measured speeds in the data file, and the generated pages that show them.
@@ -59,7 +60,7 @@ STATUS_FILES := data/status.json data/status-history.jsonl data/systems.yaml STA
 BRANCH ?= main
 
 publish-status: install ## Commit the live status files as the CI bot and push them to BRANCH (the scheduled CI job)
-	$(BIN)/python -m macros check >/dev/null    # refuses a lab status in data/; the files match the probe
+	$(BIN)/python -m labdocs.render check >/dev/null    # refuses a lab status in data/; the files match the probe
 	git add -A -- $(STATUS_FILES)
 	if git diff --cached --quiet; then echo "status unchanged: nothing to publish"; else \
 		git commit --quiet -m "chore(status): probe of the real hosts" -m "$${LABDOCS_RUN_URL:-by hand}" && \
@@ -75,8 +76,8 @@ publish-site: install ## Build the site into SITE_ROOT/releases/TIME and serve i
 	find $(SITE_ROOT)/releases -mindepth 1 -maxdepth 1 -type d | sort | head -n -5 | xargs -r rm -rf
 
 lab-up: install ## Start the loopback lab (real vLLM CPU servers, one per system) until Ctrl-C
-	$(BIN)/python -m doctests lab-spec --out .lab/specs.json $(SYSTEM_ARGS)
-	$(BIN)/python -m lab up --spec .lab/specs.json
+	$(BIN)/python -m labdocs.lab.spec_cli lab-spec --out .lab/specs.json $(SYSTEM_ARGS)
+	$(BIN)/python -m labdocs.lab up --spec .lab/specs.json
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	$(BIN)/pip-compile --quiet --extra test --strip-extras --no-header --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml

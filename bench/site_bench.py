@@ -4,12 +4,12 @@
 Usage:  python bench/site_bench.py [--sizes 20,200,400] [--reloads 5] [--full-nav] [--no-doc-tests] [--no-write]
 
 - Build: `mkdocs build --strict` of the bundled data and of synthetic labs (bench/synth.py: systems
-  cloned with new ids, hosts and containers into a temp copy of the repo, then `python -m macros
+  cloned with new ids, hosts and containers into a temp copy of the repo, then `python -m labdocs.render
   generate`), against a plain build of the same pages without the macros plugin: the pages as
   macros rendered them (LABDOCS_RENDERED_DIR) in a docs dir of their own, same config otherwise.
 - Serve: `mkdocs serve` on a free loopback port in a temp copy; a value in data/systems.yaml changes,
   the page is polled until the new value shows; repeated, median reported.
-- Generator: `python -m macros generate` for 200 systems.
+- Generator: `python -m labdocs.render generate` for 200 systems.
 - Skeleton: the same site with each system's pages cut down to their headings (same pages, same
   navigation, same shared pages): what mkdocs and the theme cost per page before any content.
 - Doc-tests and the lab's start: `pytest tests/test_doc_blocks.py tests/test_doc_python.py` against the
@@ -45,8 +45,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth import ROOT, copy_repo, make_lab  # noqa: E402
+from synth import ROOT, copy_repo, make_lab  # bench/ is the script's own folder
 
 BIN = Path(sys.executable).parent
 PAGE = ROOT / "docs" / "benchmarks.md"
@@ -157,7 +156,7 @@ def generator_time(work: Path, n: int) -> float:
     # Rewrite every generated file: remove them, then generate (what a first `make generate` does).
     shutil.rmtree(lab / "systems")
     (lab / "systems").mkdir()
-    return timed([sys.executable, "-m", "macros", "generate"], lab)
+    return timed([sys.executable, "-m", "labdocs.render", "generate"], lab)
 
 
 def free_port() -> int:
@@ -319,7 +318,7 @@ def report(rows: list[dict], gen200: float | None, reloads: list[float], full_na
                    f"(min {min(reloads):.2f}, max {max(reloads):.2f}) | {verdict(med < TARGETS['reload'])} |")
     out += ["", "| Other timings | | |", "|---|---:|---|"]
     if gen200 is not None:
-        out.append(f"| Generator, 200 systems (`python -m macros generate`) | {gen200:.1f} s | all files rewritten |")
+        out.append(f"| Generator, 200 systems (`python -m labdocs.render generate`) | {gen200:.1f} s | all files rewritten |")
     out += doc_test_rows(doc_output)
     return "\n".join(out)
 

@@ -1,7 +1,7 @@
 """Synthetic labs for the site benchmark: a temp copy of the repo whose data file has N systems.
 
 Systems are clones of the bundled ones (round robin) with new ids, names, hosts, ssh aliases and
-container names, so every uniqueness rule holds; then `python -m macros generate` writes their pages
+container names, so every uniqueness rule holds; then `python -m labdocs.render generate` writes their pages
 in the copy, exactly as for the real data.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parent.parent
+from labdocs.paths import ROOT
 
 # The repository minus history, environments and build output; links kept as links.
 SKIP = {".git", ".venv", ".lab", ".pytest_cache", "site", "test-results", "build", "__pycache__", "node_modules"}
@@ -68,7 +68,7 @@ def make_lab(dest: Path, n: int | None) -> Path:
         data = dest / "data" / "systems.yaml"
         data.write_text(synth_data(data.read_text(), n))
         env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-        result = subprocess.run([sys.executable, "-m", "macros", "generate"], cwd=dest, env=env,
+        result = subprocess.run([sys.executable, "-m", "labdocs.render", "generate"], cwd=dest, env=env,
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"generate failed for n={n}:\n{result.stdout}{result.stderr}")

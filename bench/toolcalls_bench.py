@@ -32,7 +32,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from labdocs.paths import ROOT
 PAGE = ROOT / "docs" / "toolcalls-benchmark.md"
 START, END = "<!-- bench:toolcalls:start -->", "<!-- bench:toolcalls:end -->"
 PLUGIN = ROOT / "toolcalls" / "vllm_plugin.py"
@@ -275,11 +275,10 @@ def main(argv=None) -> int:
     args.sizes = [int(s) for s in args.sizes.split(",")]
     if args.worker:
         return worker(args)
-    sys.path.insert(0, str(ROOT))
-    from doctests import lab_specs
-    from lab.servers import build_models
-    from lab.venv import ensure_venv
-    from macros.loader import load
+    from labdocs.lab import lab_specs
+    from labdocs.lab.servers import build_models
+    from labdocs.lab.venv import ensure_venv
+    from labdocs.model.loader import load
 
     python = ensure_venv(ROOT)
     spec = lab_specs.specs(load(), ["stella"])[0][0]
@@ -300,7 +299,6 @@ def main(argv=None) -> int:
     section = report(lines, args.cap, args.sizes)
     print(section)
     if not args.no_write:
-        sys.path.insert(0, str(ROOT / "bench"))
         from site_bench import write_results
 
         write_results(section.rstrip("\n"), PAGE, START, END)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from labdocs.paths import ROOT
+
 BIN = Path(sys.executable).parent
 
 
@@ -20,12 +21,12 @@ def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subpro
 
 
 def macros_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "macros", *args], cwd=cwd)
+    return run([sys.executable, "-m", "labdocs.render", *args], cwd=cwd)
 
 
-# The repository without history, environments or build output, links kept as links (bench/synth.py).
-sys.path.insert(0, str(ROOT / "bench"))
-from synth import copy_repo  # noqa: E402
+# The repository without history, environments or build output, links kept as links (bench/synth.py;
+# bench/ is on pytest's pythonpath, pyproject.toml).
+from synth import copy_repo
 
 
 @pytest.fixture
@@ -52,8 +53,8 @@ def lab(request):
     """The loopback lab, started once per session (concurrently) and always stopped."""
     if request.config.getoption("target") != "lab":
         pytest.skip("the loopback lab is only started with --target lab")
-    from doctests import lab_specs
-    from lab.servers import running_lab
+    from labdocs.lab import lab_specs
+    from labdocs.lab.servers import running_lab
 
     specs, dropped = lab_specs.lab_specs_for_session(ROOT, request.config.getoption("system") or None)
     for key, drops in dropped.items():
@@ -85,13 +86,13 @@ LAB_TIMES: dict[str, float] = {}
 @pytest.fixture(scope="session")
 def docs_site(tmp_path_factory):
     """The docs site as its host serves it: `make publish-site` builds a release into a site root, and
-    the generated unit's ExecStart serves it, as printed, on the docs host's name (lab/docs_site.py).
+    the generated unit's ExecStart serves it, as printed, on the docs host's name (labdocs/lab/docs_site.py).
     None when the data has no docs_site."""
     from types import SimpleNamespace
 
-    from lab import docs_site as lab_site
-    from macros.loader import load
-    from macros.render import DOCS_SITE_DIR
+    from labdocs.lab import docs_site as lab_site
+    from labdocs.model.loader import load
+    from labdocs.render.views import DOCS_SITE_DIR
 
     d = load().docs_site
     if d is None:
@@ -110,7 +111,7 @@ def pytest_runtest_logreport(report):
     """Python blocks (pytest-markdown-docs items) count in the doc-block summary too."""
     if not report.nodeid.startswith("tests/test_doc_python.py::"):
         return
-    from doctests.report import REPORT
+    from labdocs.doctests.report import REPORT
 
     page = report.nodeid.split("::", 1)[1].rsplit(":", 1)[0]
     if report.when == "call":
@@ -124,8 +125,8 @@ def pytest_runtest_logreport(report):
 @functools.cache
 def _documented_hosts() -> frozenset[str]:
     """The data's host names, read once (only when a python block fails)."""
-    from doctests import static
-    from macros.loader import load
+    from labdocs.doctests import static
+    from labdocs.model.loader import load
 
     return frozenset(static.Known(load()).hosts)
 
@@ -138,7 +139,7 @@ def pytest_runtest_makereport(item, call):
     if not (report.when == "call" and report.failed and call.excinfo
             and item.nodeid.startswith("tests/test_doc_python.py::")):
         return
-    from doctests.run import why_unreachable_python
+    from labdocs.doctests.run import why_unreachable_python
 
     why = why_unreachable_python(item.test_definition.source, call.excinfo.value, _documented_hosts())
     if not why:
@@ -150,8 +151,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from doctests import rendered
-    from doctests.report import REPORT
+    from labdocs.doctests import rendered
+    from labdocs.doctests.report import REPORT
 
     if REPORT.done and rendered.DOCS_URI:
         import datetime
@@ -161,7 +162,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    from doctests.report import REPORT
+    from labdocs.doctests.report import REPORT
 
     if LAB_TIMES:
         terminalreporter.section("loopback lab")
@@ -170,7 +171,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for name, seconds in LAB_TIMES.items():
             if name.startswith("  "):
                 terminalreporter.write_line(f"  {name.strip()}: healthy {seconds:.0f} s after start")
-    from doctests.procedure import NOT_RUN
+    from labdocs.doctests.procedure import NOT_RUN
 
     if NOT_RUN:
         terminalreporter.section("procedure on stand-in hosts: steps not run")
@@ -205,7 +206,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_pycollect_makemodule(module_path, parent):
     if module_path.name == "test_doc_python.py":
-        from doctests.python_blocks import RenderedPythonBlocks
+        from labdocs.doctests.python_blocks import RenderedPythonBlocks
 
         return RenderedPythonBlocks.from_parent(parent, path=module_path)
     return None

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from conftest import BIN, ROOT, macros_cli, run
-from macros.loader import load
-from macros.schema import FORGES
+from labdocs.model.loader import load
+from labdocs.model.schema import FORGES
 
 DATA = load()
 CI = DATA.ci

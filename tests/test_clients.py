@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import ROOT, run
-from macros.loader import load
+from labdocs.model.loader import load
 
 DATA = load()
 CHECK = ROOT / "tools" / "opencode-check"

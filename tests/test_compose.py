@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import BIN, ROOT, run
-from macros.loader import load
+from labdocs.model.loader import load
 
 DATA = load()
 COMPOSE_FILES = sorted(ROOT.glob("systems/*/docker-compose.yml"))

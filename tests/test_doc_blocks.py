@@ -11,11 +11,11 @@ import re
 
 import pytest
 
-from doctests import console, fences, rendered, static, workstation
-from doctests.report import REPORT
-from doctests.run import LabTarget, LiveTarget, why_unreachable
-from macros.loader import load
-from macros.render import DOCS_SITE_KEY
+from labdocs.doctests import console, fences, rendered, static, workstation
+from labdocs.doctests.report import REPORT
+from labdocs.doctests.run import LabTarget, LiveTarget, why_unreachable
+from labdocs.model.loader import load
+from labdocs.render.views import DOCS_SITE_KEY
 
 DATA = load()
 KNOWN = static.Known(DATA)
@@ -174,7 +174,7 @@ def test_workstation_blocks_need_only_what_the_workstation_has():
 
 def test_every_start_on_any_page_drops_the_page_cache_first():
     """GB10 counts the page cache as used memory: a start right after a load can fail (issue 14)."""
-    from macros.operations import DROP_PAGE_CACHE
+    from labdocs.model.operations import DROP_PAGE_CACHE
 
     start = re.compile(r"docker\s+compose\s+(up|start|restart)\b|docker\s+(start|restart)\b")
     missing = [b.id for b in BLOCKS if b.lang in fences.SHELL and (m := start.search(b.code))

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 import test_doc_blocks as docs
-from doctests.run import LabTarget
+from labdocs.doctests.run import LabTarget
 
 
 def models_block(key: str):

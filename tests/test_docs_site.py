@@ -1,12 +1,12 @@
-"""The docs host's generated systemd unit runs the command the lab runs (lab/docs_site.py) and the
+"""The docs host's generated systemd unit runs the command the lab runs (labdocs/lab/docs_site.py) and the
 QUICKSTART shows; systemd-analyze verifies it with every generated unit (tests/test_safe_operations.py)."""
 
 from __future__ import annotations
 
 from conftest import ROOT
-from lab.docs_site import exec_start
-from macros.loader import load
-from macros.render import DOCS_SITE_DIR, docs_site_serve_argv
+from labdocs.lab.docs_site import exec_start
+from labdocs.model.loader import load
+from labdocs.render.views import DOCS_SITE_DIR, docs_site_serve_argv
 
 DATA = load()
 D = DATA.docs_site

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from doctests import console, fences
+from labdocs.doctests import console, fences
 
 
 @pytest.mark.parametrize("info,lang,attrs", [
@@ -62,7 +62,7 @@ def test_console_needs_a_prompt():
 
 
 def test_update_rewrites_shown_output_in_a_hand_written_page(tmp_path):
-    from doctests import rendered
+    from labdocs.doctests import rendered
 
     page = tmp_path / "guide.md"
     page.write_text("Intro\n\n1. Step:\n\n    ```console\n    $ echo hi\n    old output\n    ```\n")
@@ -74,7 +74,7 @@ def test_update_rewrites_shown_output_in_a_hand_written_page(tmp_path):
 
 
 def test_update_refuses_generated_pages(tmp_path):
-    from doctests import rendered
+    from labdocs.doctests import rendered
 
     page = tmp_path / "gen.md"
     page.write_text("<!-- DO NOT EDIT: generated from data/systems.yaml -->\n```console\n$ echo hi\nx\n```\n")
@@ -106,7 +106,7 @@ def test_a_python_block_that_cannot_connect_names_its_host():
     """Real failures from the SDK the pages use: the socket's refusal, wrapped by httpx and openai."""
     from openai import OpenAI
 
-    from doctests.run import why_unreachable_python
+    from labdocs.doctests.run import why_unreachable_python
 
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     exc = _raised(lambda: OpenAI(base_url=url, api_key="x", max_retries=0).models.list())
@@ -118,7 +118,7 @@ def test_a_python_block_that_cannot_connect_names_its_host():
 def test_a_python_block_whose_host_does_not_resolve_says_so():
     import httpx
 
-    from doctests.run import why_unreachable_python
+    from labdocs.doctests.run import why_unreachable_python
 
     exc = _raised(lambda: httpx.get("http://labdocs-test.invalid:8000/v1/models", timeout=5))  # RFC 6761
     why = why_unreachable_python("httpx.get('http://pegasus.home.arpa:8000/v1/models')\n", exc, HOSTS)
@@ -126,7 +126,7 @@ def test_a_python_block_whose_host_does_not_resolve_says_so():
 
 
 def test_other_python_block_failures_are_not_called_unreachable():
-    from doctests.run import why_unreachable_python
+    from labdocs.doctests.run import why_unreachable_python
 
     def check():
         assert ["a"] == ["b"]

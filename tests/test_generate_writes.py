@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from macros import generate
-from macros.loader import load
+from labdocs.render import generate
+from labdocs.model.loader import load
 
 OLD_DATA = ROOT / "tests" / "valid" / "systems.yaml"        # pegasus, stella
 NEW_DATA = ROOT / "data" / "examples" / "two-node.yaml"      # orion: new files, and stale ones to remove
@@ -107,7 +107,7 @@ def test_full_disk_while_staging_changes_nothing(out: Path, monkeypatch):
 
 
 def cli_generate(data: Path, out: Path, preexec=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "macros", "generate", "--data", str(data), "--out", str(out)],
+    return subprocess.run([sys.executable, "-m", "labdocs.render", "generate", "--data", str(data), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=preexec)
 
 
@@ -164,7 +164,7 @@ def test_two_runs_take_turns(out: Path):
     before = digest(out)
     fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    proc = subprocess.Popen([sys.executable, "-m", "macros", "generate", "--data", str(NEW_DATA), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "labdocs.render", "generate", "--data", str(NEW_DATA), "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30

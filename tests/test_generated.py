@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from conftest import ROOT, macros_cli
-from macros import generate
-from macros.loader import load
-from macros.render import render_all
-from macros.serve_args import serve_argv
+from labdocs.render import generate
+from labdocs.model.loader import load
+from labdocs.render.views import render_all
+from labdocs.model.serve_args import serve_argv
 
 DATA = load()
 FILES = render_all(DATA)
@@ -28,7 +28,7 @@ def test_check_generated_passes_on_the_repo():
 def test_every_generated_file_opens_with_the_marker(rel: str):
     head = FILES[rel].splitlines()[0]
     if rel.startswith("charts/"):  # drawn from the probe's records
-        assert re.search(r"DO NOT EDIT: generated from data/status[\w.-]+ by `make generate` \(macros/status.py\)", head)
+        assert re.search(r"DO NOT EDIT: generated from data/status[\w.-]+ by `make generate` \(labdocs/observed/status.py\)", head)
         return
     assert "DO NOT EDIT: generated from data/systems.yaml by `make generate`" in head
     assert "templates/" in head  # names the template it came from

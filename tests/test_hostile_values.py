@@ -26,10 +26,11 @@ from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from conftest import ROOT
-from doctests import fences
-from macros import rules, site, yaml12
-from macros.render import render_all
-from macros.schema import LabData
+from labdocs.doctests import fences
+from labdocs.model import rules, yaml12
+from labdocs.docsite import site
+from labdocs.render.views import render_all
+from labdocs.model.schema import LabData
 
 VALID_TEXT = (ROOT / "tests" / "valid" / "systems.yaml").read_text(encoding="utf-8")
 BASE = yaml12.parse(VALID_TEXT)[1]

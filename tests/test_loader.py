@@ -1,4 +1,4 @@
-"""The fast reader (libyaml, macros/yaml12.py) gives what ruamel gives: same values, same line numbers;
+"""The fast reader (libyaml, labdocs/model/yaml12.py) gives what ruamel gives: same values, same line numbers;
 what no data file needs (dates, tags, duplicate keys) it refuses with a line and column.
 (YAML built to hang or exhaust the reader: tests/test_yaml_tricks.py.)"""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from macros import loader, yaml12
+from labdocs.model import loader, yaml12
 
-ROOT = Path(__file__).resolve().parent.parent
+from labdocs.paths import ROOT
 DATA_FILES = [ROOT / "data" / "systems.yaml", *sorted((ROOT / "data" / "examples").glob("*.yaml")),
               ROOT / "tests" / "valid" / "systems.yaml"]
 

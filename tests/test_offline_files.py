@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from macros.loader import load
+from labdocs.model.loader import load
 
 DATA = load()
 

@@ -1,4 +1,4 @@
-"""The observed-status probe (probe/): verdicts from real and fake servers, the store, the chart, the CLI.
+"""The observed-status probe (labdocs/probe/): verdicts from real and fake servers, the store, the chart, the CLI.
 
 Fault cases run against small local servers (tests/probe_fakes.py) on 127.0.0.x, all probed in ONE
 probe_all call, so each case also shows that the others were still probed. The lab part (marked lab)
@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-import probe
+import labdocs.probe as probe
 import probe_fakes as fakes
-from macros.loader import load
-from probe import metrics as pmetrics
-from probe.run import Settings, _speed_record, lab_parser_overrides
-from probe.ceiling import bandwidth_ceiling, describe_speed, pct_of
-from probe.store import append_history, history_entry, load_history, load_status, write_status
-from probe.verdict import decide
+from labdocs.model.loader import load
+from labdocs.probe import metrics as pmetrics
+from labdocs.probe.run import Settings, _speed_record, lab_parser_overrides
+from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
+from labdocs.observed.store import append_history, history_entry, load_history, load_status, write_status
+from labdocs.probe.verdict import decide
 
-ROOT = Path(__file__).resolve().parent.parent
+from labdocs.paths import ROOT
 DATA = load()
 STELLA, PEGASUS = DATA.systems["stella"], DATA.systems["pegasus"]
 
@@ -337,7 +337,7 @@ def test_chart_gaps_and_empty():
 # --- command line against fakes (live mode, documented URLs replaced) --------------------------------
 
 def test_cli_writes_status_and_exit_codes(tmp_path, monkeypatch, capsys):
-    from probe.__main__ import main
+    from labdocs.probe.__main__ import main
 
     good = fakes.FakeVLLM("127.0.0.80", STELLA.model.id, STELLA.context_length, "hermes")
     good_p = fakes.FakeVLLM("127.0.0.81", PEGASUS.model.id, PEGASUS.context_length, "openai")
@@ -371,7 +371,7 @@ def test_cli_writes_status_and_exit_codes(tmp_path, monkeypatch, capsys):
 
 
 def test_annotations_name_system_and_fact():
-    from probe.__main__ import annotations
+    from labdocs.probe.__main__ import annotations
 
     records = [{"system": "stella", "verdict": "drift", "down_reason": None,
                 "drift": [{"kind": "context_length", "message": "max_model_len 32768, documented 204800\nmore"}]},
@@ -383,7 +383,7 @@ def test_annotations_name_system_and_fact():
 @pytest.mark.parametrize("flag", ["--out", "--history"])
 def test_a_lab_probe_may_not_write_the_published_status(flag, capsys):
     """Refused before any lab starts: the published files hold probes of the real hosts only."""
-    from probe.__main__ import main
+    from labdocs.probe.__main__ import main
 
     published = {"--out": "data/status.json", "--history": "data/status-history.jsonl"}[flag]
     before = {p: (ROOT / p).read_bytes() if (ROOT / p).exists() else None for p in published_files()}
@@ -399,7 +399,7 @@ def published_files() -> list[str]:
 
 
 def test_cli_refuses_unknown_system(capsys):
-    from probe.__main__ import main
+    from labdocs.probe.__main__ import main
 
     assert main(["--system", "nosuch", "--no-write"]) == 2
     assert "unknown system" in capsys.readouterr().err
@@ -434,7 +434,7 @@ def test_lab_cli(lab):
     out = ROOT / "test-results" / "status" / "status.json"
     out.unlink(missing_ok=True)
     # The tool-format check is covered in-process above; here the command line's lab path and files.
-    argv = [sys.executable, "-m", "probe", "--target", "lab", "--lab-running", "--no-tools"]
+    argv = [sys.executable, "-m", "labdocs.probe", "--target", "lab", "--lab-running", "--no-tools"]
     for s in lab.specs:
         if s.name in DATA.systems:
             argv += ["--system", s.name]

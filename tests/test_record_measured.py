@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from macros.loader import load
-from probe.record import COMMITTED_DATA, measured_speeds, record
+from labdocs.model.loader import load
+from labdocs.probe.record import COMMITTED_DATA, measured_speeds, record
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -48,7 +48,7 @@ def test_lab_measurements_never_go_into_the_committed_data():
     before = COMMITTED_DATA.read_bytes()
     with pytest.raises(ValueError, match="never replace"):
         record(COMMITTED_DATA, {"stella": 1.0}, datetime.date(2026, 12, 2), "lab")
-    result = subprocess.run([sys.executable, "-m", "probe", "--target", "lab", "--lab-running", "--no-write",
+    result = subprocess.run([sys.executable, "-m", "labdocs.probe", "--target", "lab", "--lab-running", "--no-write",
                              "--record-measured", str(COMMITTED_DATA)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "never replace" in result.stderr, result.stderr
     assert COMMITTED_DATA.read_bytes() == before
@@ -68,7 +68,7 @@ def test_the_probe_records_the_labs_measurement_into_a_copy(lab, tmp_path):
     path = _copy(tmp_path)
     before = COMMITTED_DATA.read_bytes()
     result = subprocess.run(
-        [sys.executable, "-m", "probe", "--target", "lab", "--lab-running", "--system", "stella", "--no-tools",
+        [sys.executable, "-m", "labdocs.probe", "--target", "lab", "--lab-running", "--system", "stella", "--no-tools",
          "--out", str(tmp_path / "status.json"), "--history", str(tmp_path / "history.jsonl"),
          "--record-measured", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "systems.stella.speed.decode_tokens_per_s: None ->" in result.stdout, result.stdout + result.stderr

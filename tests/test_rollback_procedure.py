@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from doctests import console, procedure
-from macros import operations
-from macros.loader import load
-from macros.render import render_all
-from macros.schema import LabData
+from labdocs.doctests import console, procedure
+from labdocs.model import operations
+from labdocs.model.loader import load
+from labdocs.render.views import render_all
+from labdocs.model.schema import LabData
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from doctests import fences
-from macros import operations
-from macros.loader import load
-from macros.render import render_all
-from macros.schema import LabData
+from labdocs.doctests import fences
+from labdocs.model import operations
+from labdocs.model.loader import load
+from labdocs.render.views import render_all
+from labdocs.model.schema import LabData
 
 SOURCES = [ROOT / "data" / "systems.yaml", *sorted((ROOT / "data" / "examples").glob("*.yaml"))]
 RENDERED = {path.name: (load(path), render_all(load(path))) for path in SOURCES}
@@ -114,7 +114,7 @@ def test_the_memory_prerequisite_reads_memfree_against_what_vllm_asks(util):
     ("docker image rm vllm-gb10:v0.14.0-old", False),
 ])
 def test_the_prune_rule_refuses_deleting_rollback_images(code, refused):
-    from doctests import static
+    from labdocs.doctests import static
 
     block = fences.Block("p.md", 3, "bash", code + "\n", {"on": "any"})
     problems = static.deletes_rollback_images(block, "# P\n\n```bash\n" + code + "\n```\n", static.Known(load()))
@@ -124,7 +124,7 @@ def test_the_prune_rule_refuses_deleting_rollback_images(code, refused):
 @pytest.mark.parametrize("above, refused", [("Reclaim the cache.", True),
                                             ("Reclaim the cache; the next build takes 45-90 min again.", False)])
 def test_a_build_cache_prune_must_say_its_cost(above, refused):
-    from doctests import static
+    from labdocs.doctests import static
 
     page = f"# P\n\n{above}\n\n```bash {{on=any disruptive=true}}\ndocker builder prune -f\n```\n"
     block = fences.blocks("p.md", page)[0]
@@ -158,8 +158,8 @@ def _unit(text: str) -> dict[str, dict[str, str]]:
 
 
 def test_each_system_has_a_boot_unit_that_waits_for_its_weights():
-    from macros.operations import boot_unit_name
-    from macros.render import system_views
+    from labdocs.model.operations import boot_unit_name
+    from labdocs.render.views import system_views
 
     for name, (data, files) in RENDERED.items():
         nfs = data.infrastructure.nfs
@@ -228,7 +228,7 @@ def test_the_boot_units_pass_systemd_analyze_verify(systemd_root):
     ("ping -c 1 stella.home.arpa", "", None),
 ])
 def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, refused):
-    from doctests import workstation
+    from labdocs.doctests import workstation
 
     page = f"# P\n\n{page_says}\n\n```bash\n{code}\n```\n"
     block = fences.blocks("p.md", page)[0]
@@ -251,7 +251,7 @@ def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, r
     ("test -s ~/vllm-service/docker-compose.yml 2>/dev/null && echo ok", None),
 ])
 def test_the_stand_in_host_runs_only_what_the_lab_can(code, needs):
-    from doctests import procedure
+    from labdocs.doctests import procedure
 
     why = procedure.needs_here(fences.Block("p.md", 1, "bash", code + "\n", {"on": "stella"}), "home.arpa")
     assert (why is None) if needs is None else (needs in why), why

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, run
-from macros.loader import load
+from labdocs.model.loader import load
 
 DATA = load()
 

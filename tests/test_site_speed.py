@@ -1,7 +1,7 @@
 """The build-speed settings change nothing a reader gets (docs/benchmarks.md says what they save).
 
-- overrides/hooks/search_text.py hands material's search plugin each page without highlighting markup;
-- overrides/hooks/template_cache.py keeps the theme's compiled templates across serve rebuilds;
+- labdocs/docsite/hooks/search_text.py hands material's search plugin each page without highlighting markup;
+- labdocs/docsite/hooks/template_cache.py keeps the theme's compiled templates across serve rebuilds;
 - pymdownx.highlight's pygments_style: vs, the style cheapest to build for each code block.
 The site built with them and without them (default style) must be the same, byte for byte, search
 index included.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import BIN, ROOT, run
 
-HOOKS = ("overrides/hooks/search_text.py", "overrides/hooks/template_cache.py")
+HOOKS = ("labdocs/docsite/hooks/search_text.py", "labdocs/docsite/hooks/template_cache.py")
 STYLE = re.compile(r"^      pygments_style: vs\n", re.M)
 
 

@@ -1,4 +1,4 @@
-"""Issue 16: host stand-ins (lab/standin_hosts.py), tested on their own: two hosts started from specs,
+"""Issue 16: host stand-ins (labdocs/lab/standin_hosts.py), tested on their own: two hosts started from specs,
 reached over ssh under their aliases, each with its own docker engine and its own port 8000; the address
 rule refuses what it must; nothing is left behind after success, a failure, Ctrl-C, SIGTERM or SIGKILL."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from lab import standin_hosts as sh
+from labdocs.lab import standin_hosts as sh
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -109,9 +109,8 @@ def test_the_address_rule_refuses(hosts):
 
 SCRIPT = textwrap.dedent("""
     import sys, time
-    sys.path.insert(0, {root!r})
     from pathlib import Path
-    from lab import standin_hosts as sh
+    from labdocs.lab import standin_hosts as sh
     specs = [sh.HostSpec("h1", "h1.home.arpa", ssh_alias="h1-llm"), sh.HostSpec("h2", "h2.home.arpa")]
     with sh.running_hosts(specs, Path({state!r}), compose_binary=Path({compose!r})) as lab:
         print(lab.prefix, flush=True)
@@ -130,7 +129,7 @@ def _leftovers(prefix: str) -> list[str]:
 def test_nothing_is_left_behind(mode, tmp_path):
     """Namespaces, links, daemons, mounts and files: gone after success, failure, Ctrl-C and SIGTERM; after
     SIGKILL (no handler runs) the daemons die with their parent and the next start sweeps the rest."""
-    script = SCRIPT.format(root=str(ROOT), state=str(STATE), compose=str(compose_binary()), mode=mode)
+    script = SCRIPT.format(state=str(STATE), compose=str(compose_binary()), mode=mode)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     prefix = proc.stdout.readline().strip()
     assert prefix.startswith(sh.PREFIX), proc.stderr.read()

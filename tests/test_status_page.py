@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from conftest import macros_cli
-from macros.loader import load
+from labdocs.model.loader import load
 
 DATA = load()
 
@@ -74,7 +74,7 @@ def test_without_a_live_probe_everything_says_not_probed_yet(repo_copy: Path):
 
 def test_the_committed_status_is_not_from_the_lab():
     """What this repository publishes: a live probe, or nothing yet."""
-    from macros.status import observations
+    from labdocs.observed.status import observations
 
     status, history = observations()
     assert status is None or status["target"] == "live"

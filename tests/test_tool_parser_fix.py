@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from conftest import ROOT
-from macros.loader import load
-from probe.toolformat import CALL_TEXT, forced
+from labdocs.model.loader import load
+from labdocs.probe.toolformat import CALL_TEXT, forced
 
 DEPLOYED = load()
 FIXED = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from conftest import ROOT
-from macros.loader import load
-from probe.toolformat import CALL_TEXT, PROMPT, TOOL, regex_for
+from labdocs.model.loader import load
+from labdocs.probe.toolformat import CALL_TEXT, PROMPT, TOOL, regex_for
 
 DEPLOYED = load()
 FIXED = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from conftest import BIN, ROOT, run
-from doctests.lab_specs import PLUGIN_PATHS, specs
-from macros.loader import load
-from macros.render import render_all
-from macros.rules import client_format
-from macros.serve_args import PLUGIN_TARGET, serve_flags
+from labdocs.lab.lab_specs import PLUGIN_PATHS, specs
+from labdocs.model.loader import load
+from labdocs.render.views import render_all
+from labdocs.model.rules import client_format
+from labdocs.model.serve_args import PLUGIN_TARGET, serve_flags
 
 EXAMPLE = ROOT / "data" / "examples" / "native-tool-parser.yaml"
 DATA = load(EXAMPLE)
@@ -80,7 +80,7 @@ def test_bad_plugin_data_is_refused(tmp_path: Path, old, new, needle):
     assert old in text
     bad = tmp_path / "systems.yaml"
     bad.write_text(text.replace(old, new))
-    from macros.errors import DataInvalid
+    from labdocs.model.errors import DataInvalid
 
     with pytest.raises(DataInvalid) as err:
         load(bad)

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from conftest import BIN, ROOT, copy_repo, macros_cli, run
-from doctests import fences, static
-from doctests.run import LabTarget
-from macros.loader import load
+from labdocs.doctests import fences, static
+from labdocs.doctests.run import LabTarget
+from labdocs.model.loader import load
 
 EXAMPLE = ROOT / "data" / "examples" / "two-node.yaml"
 DATA = load(EXAMPLE)

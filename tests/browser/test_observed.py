@@ -12,9 +12,8 @@ import pytest
 
 from .conftest import ROOT, build_site, open_tab, serve
 
-sys.path.insert(0, str(ROOT / "bench"))
-from synth import copy_repo  # noqa: E402
-from macros.loader import load  # noqa: E402
+from labdocs.model.loader import load
+from synth import copy_repo
 
 DATA = load()
 OLD, FRESH = list(DATA.systems)[:2]
@@ -40,7 +39,7 @@ def probed_site(tmp_path_factory):
     history = {"checked_at": _iso(now), "target": "live",
                "systems": {k: {"verdict": "up", "decode_tokens_per_s": 30.0, "ttft_s": 0.2} for k in records}}
     (repo / "data" / "status-history.jsonl").write_text(json.dumps(history) + "\n")
-    result = subprocess.run([sys.executable, "-m", "macros", "generate"], cwd=repo, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "labdocs.render", "generate"], cwd=repo, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     url, stop = serve(build_site(repo / "site", cwd=repo))
     try:

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from macros.loader import load
+from labdocs.model.loader import load
 
-ROOT = Path(__file__).resolve().parents[2]
+from labdocs.paths import ROOT
 DATA = load()
 
 

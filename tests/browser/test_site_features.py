@@ -1,4 +1,4 @@
-"""Reader features configured in mkdocs.yml and overrides/hooks/: a bounded sidebar for large labs,
+"""Reader features configured in mkdocs.yml and labdocs/docsite/hooks/: a bounded sidebar for large labs,
 verified marks, 'last updated' dates and edit links."""
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import pytest
 
 from .conftest import ROOT, build_site, open_tab, serve
 
-sys.path.insert(0, str(ROOT / "bench"))
-from synth import copy_repo, make_lab  # noqa: E402
+from synth import copy_repo, make_lab
 
 LARGE = 20          # above extra.nav_scope.Systems.max_children (12)
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from labdocs.paths import ROOT
 base = (ROOT / "tests/valid/systems.yaml").read_text()
 def sub(old, new, text=None, count=1):
     text = text if text is not None else base
@@ -77,7 +77,7 @@ for name, text in cases.items():
     assert text != base, name
     path = ROOT / f'tests/invalid/{name}.yaml'
     open(path, 'w', encoding='utf-8').write("# expect: PLACEHOLDER\n" + text)
-    r = subprocess.run([sys.executable, '-m', 'macros', 'validate', '--data', f'tests/invalid/{name}.yaml'], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, '-m', 'labdocs.render', 'validate', '--data', f'tests/invalid/{name}.yaml'], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2, name
     errs = [l for l in r.stderr.splitlines() if l.startswith(f"tests/invalid/{name}.yaml:")]
     assert len(errs) == 1, (name, r.stderr)

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from lab import ServerSpec
+from labdocs.lab import ServerSpec
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

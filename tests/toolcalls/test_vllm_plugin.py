@@ -27,10 +27,10 @@ def _words(text: str | None) -> str | None:
 
 @pytest.fixture(scope="module")
 def runs() -> dict:
-    from doctests import lab_specs
-    from lab.servers import build_models
-    from lab.venv import ensure_venv
-    from macros.loader import load
+    from labdocs.lab import lab_specs
+    from labdocs.lab.servers import build_models
+    from labdocs.lab.venv import ensure_venv
+    from labdocs.model.loader import load
 
     python = ensure_venv(ROOT)
     spec = lab_specs.specs(load(), ["stella"])[0][0]  # stella's tiny Qwen3-MoE model: its tokenizer

@@ -14,7 +14,7 @@ document.addEventListener("click", function (ev) {
   button.setAttribute("data-clipboard-text", text.replace(/\s+$/, "") + "\n");
 }, true);
 
-// Stale observations: overrides/hooks/observed.py gives each status badge and chart the time it was
+// Stale observations: labdocs/docsite/hooks/observed.py gives each status badge and chart the time it was
 // observed and the data's threshold; whether that is stale depends on the reader's clock, so it is
 // decided here, on every page view (material's document$ also fires on instant navigation).
 function labdocsMarkStale() {

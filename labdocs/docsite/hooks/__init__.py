@@ -1,0 +1,1 @@
+"""mkdocs hooks, listed in mkdocs.yml by path."""

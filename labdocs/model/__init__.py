@@ -1,0 +1,1 @@
+"""Data model: schema, safe kinds, the YAML reader, errors, loader, rules and derived facts."""

@@ -1,0 +1,1 @@
+"""Observed records: status and history files, badges and charts."""

@@ -1,0 +1,209 @@
+"""python -m labdocs.probe: probe the systems, print progress and a table, write status.json and the history.
+
+Exit status: 0 when every probed system is up and as declared, 1 when any is down or drifts,
+2 for a usage or data error.
+
+Where it writes: --target live (the real hosts) writes the published data/status.json and its history;
+--target lab writes test-results/status/ and refuses the published paths, so a lab run never shows up
+as the lab's status. Under CI (GITHUB_ACTIONS=true, as GitHub, Forgejo and Gitea runners set) each
+down or drifting system is also printed as an `::error` workflow command naming the system and the fact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+from labdocs.paths import ROOT
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m labdocs.probe",
+        description="Probe the documented vLLM systems concurrently (health, version, models, metrics, "
+                    "decode speed, tool-call format) and record their observed status.")
+    ap.add_argument("--target", choices=["lab", "live"], default="live",
+                    help="live: the documented http://HOST:PORT (default); lab: start the loopback lab "
+                         "(real vLLM CPU servers, tiny models) and probe it")
+    ap.add_argument("--system", action="append", default=[], metavar="ID",
+                    help="probe only this system (repeatable)")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "systems.yaml", help="the lab's data file")
+    ap.add_argument("--out", type=Path, help="status document to write (default: data/status.json for live, "
+                                             "test-results/status/status.json for the lab)")
+    ap.add_argument("--history", type=Path, help="history file, one JSON line per run (default: beside "
+                                                 "--out's default, status-history.jsonl)")
+    ap.add_argument("--keep", type=int, default=500, help="runs kept in the history (default %(default)s)")
+    ap.add_argument("--no-write", action="store_true", help="print only; write neither file")
+    ap.add_argument("--timeout", type=float, help="per-request timeout, s (default: the data's probe.timeout_s)")
+    ap.add_argument("--compare-speed", action=argparse.BooleanOptionalAction, default=None,
+                    help="compare speed and TTFT with the documented figures (default: on for live, off for "
+                         "the lab, whose tiny CPU models say nothing about the hardware)")
+    ap.add_argument("--no-tools", action="store_true", help="skip the tool-call format check")
+    ap.add_argument("--record-measured", type=Path, metavar="DATA",
+                    help="write each newer measured decode speed, with its host and date as its source, into "
+                         "this data file (make status TARGET=live: data/systems.yaml; the lab's never go there)")
+    ap.add_argument("--lab-running", action="store_true",
+                    help="with --target lab: the lab is already up (make lab-up); probe it, do not start one")
+    return ap
+
+
+def _mark(name: str, rec: dict) -> str:
+    if name == "tool_format" and rec.get("status") == "inconclusive":
+        return "?"
+    return {True: "ok", False: "FAIL", None: "skip"}[rec.get("ok")]
+
+
+def progress_line(key: str, name: str, rec: dict, width: int = 10) -> str:
+    return f"  {key:<{width}} {name:<12} {_mark(name, rec):<5} {rec.get('summary') or rec.get('error') or ''}"
+
+
+def table(records: list[dict]) -> str:
+    rows = [("SYSTEM", "VERDICT", "HEALTH", "VERSION", "MODEL", "CONTEXT", "TTFT", "DECODE", "TOOLS")]
+    for r in records:
+        c = r["checks"]
+        h, v, m = c.get("health") or {}, c.get("version") or {}, c.get("models") or {}
+        s, t = c.get("speed") or {}, c.get("tool_format") or {}
+        health = (f"{h['latency_ms']:.0f} ms" if h.get("ok") else (h.get("error") or "-"))
+        model = "-" if not m.get("served") else ("ok" if m.get("id_match") else "OTHER")
+        context = "-" if not m.get("max_model_len") else (
+            f"{m['max_model_len']}" + ("" if m.get("context_match") is not False else " (!)"))
+        ttft = f"{s['ttft_s'] * 1000:.0f} ms" if s.get("ttft_s") is not None else "-"
+        decode = "-"
+        if s.get("decode_tokens_per_s") is not None:
+            decode = f"{s['decode_tokens_per_s']:.0f} tok/s"
+            if s.get("measured_pct_of_ceiling") is not None:
+                decode += f" ({s['measured_pct_of_ceiling']:.0f}%)"
+        tools = t.get("status") or ("skipped" if t.get("skipped") else "-")
+        rows.append((r["system"], r["verdict"], health[:28], v.get("version") or "-", model, context, ttft,
+                     decode, tools))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    for r in records:
+        if r["verdict"] == "down":
+            lines.append(f"  {r['system']}: down: {r['down_reason']}")
+        for item in r["drift"]:
+            lines.append(f"  {r['system']}: {item['kind']}: {item['message']}")
+    return "\n".join(lines)
+
+
+def annotations(records: list[dict]) -> list[str]:
+    """`::error` workflow commands, one per system that is down and per drifting fact, so a failed
+    scheduled run says which system and which fact on its summary page."""
+    def escape(text: str) -> str:      # the runners' escaping for workflow command values
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    out = []
+    for r in records:
+        if r["verdict"] == "down":
+            out.append(f"::error title={r['system']} is down::{escape(r['system'])}: down: {escape(str(r['down_reason']))}")
+        for item in r["drift"]:
+            out.append(f"::error title={r['system']} drifts ({item['kind']})::"
+                       f"{escape(r['system'])}: {item['kind']}: {escape(item['message'])}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from labdocs.model.loader import load
+
+    from labdocs.probe import Settings, append_history, exit_code, live_urls, probe_all_async, status_document, write_status
+    from labdocs.probe.run import lab_parser_overrides
+    from labdocs.observed.store import PUBLISHED_TARGET, default_paths, is_published
+
+    out, history = default_paths(ROOT, args.target)
+    out, history = args.out or out, args.history or history
+    if args.target != PUBLISHED_TARGET and not args.no_write:
+        refused = [str(p) for p in (out, history) if is_published(ROOT, p)]
+        if refused:
+            print(f"python -m labdocs.probe: --target {args.target} may not write {', '.join(refused)}: the published "
+                  f"status holds probes of the real hosts only (--target live)\n"
+                  f"  hint: leave --out and --history out; a lab probe writes {default_paths(ROOT, args.target)[0]}",
+                  file=sys.stderr)
+            return 2
+
+    try:
+        data = load(args.data)
+    except Exception as exc:  # DataInvalid prints file:line: key: message
+        print(f"python -m labdocs.probe: {exc}", file=sys.stderr)
+        return 2
+    unknown = [s for s in args.system if s not in data.systems]
+    if unknown:
+        print(f"python -m labdocs.probe: unknown system(s) {', '.join(unknown)}; the data has {', '.join(data.systems)}",
+              file=sys.stderr)
+        return 2
+    only = args.system or None
+    if args.record_measured and args.target != "live":
+        from labdocs.probe.record import COMMITTED_DATA
+        if args.record_measured.resolve() == COMMITTED_DATA.resolve():
+            print(f"python -m labdocs.probe: --record-measured {args.record_measured}: lab measurements never replace "
+                  "the documented figures; pass a copy", file=sys.stderr)
+            return 2
+    overrides = {"target": args.target, "check_tools": not args.no_tools}
+    if args.timeout:
+        overrides["timeout_s"] = args.timeout
+    if args.compare_speed is not None:
+        overrides["compare_speed"] = args.compare_speed
+
+    width = max(len(k) for k in data.systems)
+
+    def progress(key: str, name: str, rec: dict) -> None:
+        print(progress_line(key, name, rec, width), flush=True)
+
+    def run(base_urls: dict[str, str], lab_parsers: dict | None = None) -> list[dict]:
+        settings = Settings.from_data(data, lab_parsers=lab_parsers or {}, **overrides)
+        keys = [k for k in data.systems if k in base_urls and (not only or k in only)]
+        print(f"probing {', '.join(keys)} ({args.target}; timeout {settings.timeout_s:g} s per request)",
+              flush=True)
+        t0 = time.perf_counter()
+        records = asyncio.run(probe_all_async(data, base_urls, settings, progress, only))
+        print(f"probed {len(records)} system(s) in {time.perf_counter() - t0:.1f} s\n", flush=True)
+        return records
+
+    try:
+        if args.target == "live":
+            records = run(live_urls(data))
+        else:
+            from labdocs.lab import lab_specs
+            from labdocs.lab.servers import LabError, running_lab
+
+            specs, _dropped = lab_specs.specs(data, only)
+            urls = {s.name: s.url for s in specs}
+            if args.lab_running:
+                records = run(urls)
+            else:
+                print("starting the loopback lab (about a minute) ...", file=sys.stderr, flush=True)
+                try:
+                    with running_lab(specs, ROOT) as lab:
+                        records = run(urls, lab_parser_overrides(lab, data))
+                except LabError as exc:
+                    print(f"python -m labdocs.probe: the lab did not start: {exc}", file=sys.stderr)
+                    return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+    print(table(records))
+    doc = status_document(records, args.target, run_url=os.environ.get("LABDOCS_RUN_URL") or None)
+    if not args.no_write:
+        write_status(out, doc)
+        kept = append_history(history, doc, keep=args.keep)
+        print(f"\nwrote {out}; {history}: {kept} run(s) kept")
+    if args.record_measured:
+        import datetime
+
+        from labdocs.probe.record import measured_speeds, record
+        changed = record(args.record_measured, measured_speeds(records), datetime.date.today(), args.target)
+        for line in changed or ["no newer decode speed to record"]:
+            print(f"{args.record_measured}: {line}")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in annotations(records):
+            print(line)
+    return exit_code(records)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Probe systems: every system concurrently, the checks of one system in order.
+
+Order per system: /health (a host that does not answer is `down` and costs one timeout), then
+/version and /v1/models together, /metrics (before the probe's own requests load the server), the
+streamed chat for speed, and the tool-format check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Mapping
+
+import httpx
+
+from labdocs.probe import checks, toolformat
+from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
+from labdocs.probe.speed import stream_chat
+from labdocs.probe.verdict import decide
+
+# progress(system key, check name, check record) after each check finishes
+Progress = Callable[[str, str, dict], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to probe, from the data's `probe:` block (Settings.from_data) plus the target.
+
+    compare_speed: compare decode speed and TTFT with the documented figures and read them against
+    the bandwidth ceiling; off for the lab, whose tiny CPU models say nothing about the hardware.
+    lab_parsers: key -> (parser the lab really runs, why), for systems whose declared parser the lab
+    had to replace; the tool-format check then cannot conclude.
+    """
+
+    timeout_s: float = 10.0
+    prompt: str = "Count from one to twenty, in words."
+    max_tokens: int = 64
+    decode_speed_drop_pct: float = 25.0
+    ttft_s: float = 5.0
+    target: str = "live"
+    compare_speed: bool = True
+    check_tools: bool = True
+    data: object = None
+    lab_parsers: Mapping[str, tuple[str | None, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, data, **overrides) -> "Settings":
+        p = data.probe
+        base = dict(timeout_s=p.timeout_s, prompt=p.prompt, max_tokens=p.max_tokens,
+                    decode_speed_drop_pct=p.tolerances.decode_speed_drop_pct, ttft_s=p.tolerances.ttft_s,
+                    data=data)
+        if overrides.get("target") == "lab" and "compare_speed" not in overrides:
+            overrides["compare_speed"] = False
+        base.update(overrides)
+        return cls(**base)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _skipped(why: str) -> dict:
+    return {"ok": None, "skipped": why, "summary": f"skipped: {why}"}
+
+
+def _speed_record(result: dict, system, settings: Settings, ceiling: dict | None, model_is_documented: bool) -> dict:
+    documented = system.speed.decode_tokens_per_s
+    rec = dict(result)
+    rec.update(documented_tokens_per_s=documented, ceiling=ceiling,
+               documented_pct_of_ceiling=pct_of(documented, ceiling),
+               documented_summary=describe_speed(documented, pct_of(documented, ceiling)),
+               ttft_limit_s=settings.ttft_s, drop_tolerance_pct=settings.decode_speed_drop_pct,
+               min_allowed_tokens_per_s=(round(documented * (1 - settings.decode_speed_drop_pct / 100), 2)
+                                         if documented else None),
+               compared=False, below_tolerance=None, ttft_above_tolerance=None, not_compared_why=None)
+    measured = result.get("decode_tokens_per_s")
+    if settings.compare_speed:
+        rec["measured_pct_of_ceiling"] = pct_of(measured, ceiling)
+    else:
+        rec["measured_pct_of_ceiling"] = None
+    why = None
+    if not settings.compare_speed:
+        why = (f"target {settings.target}: the measured speed is not the documented hardware's, so it is "
+               "neither compared with the documented speed nor read against the bandwidth ceiling")
+    elif not model_is_documented:
+        why = "the server does not serve the documented model"
+    elif not result.get("ok"):
+        why = "no measurement"
+    if why:
+        rec["not_compared_why"] = why
+    else:
+        rec["compared"] = True
+        rec["ttft_above_tolerance"] = result["ttft_s"] > settings.ttft_s
+        if documented:
+            rec["below_tolerance"] = measured < rec["min_allowed_tokens_per_s"]
+    if result.get("ok"):
+        rec["summary"] = (describe_speed(measured, rec["measured_pct_of_ceiling"])
+                          + f", TTFT {result['ttft_s'] * 1000:.0f} ms"
+                          + (f" (documented {rec['documented_summary']})" if documented and settings.compare_speed else ""))
+    else:
+        rec["summary"] = result.get("error")
+    return rec
+
+
+async def probe_system(key: str, system, base_url: str, settings: Settings,
+                       progress: Progress | None = None) -> dict:
+    """Probe one system at base_url (which may differ from the documented host, e.g. in the lab).
+    Never raises for anything the server does; returns the system's record with its verdict."""
+    t0 = time.perf_counter()
+    rec: dict = {
+        "system": key, "name": system.name, "host": system.host, "port": system.port,
+        "url": f"http://{system.host}:{system.port}", "probed_url": base_url, "model_id": system.model.id,
+        "started_at": now_iso(), "verdict": None, "drift": [], "down_reason": None, "checks": {},
+    }
+    checks_rec = rec["checks"]
+
+    def done(name: str, value: dict) -> None:
+        checks_rec[name] = value
+        if progress:
+            progress(key, name, value)
+
+    timeout = settings.timeout_s
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), limits=limits,
+                                     trust_env=False, headers={"User-Agent": "labdocs-probe"}) as client:
+            health = await checks.health(client, timeout)
+            done("health", health)
+            if health.get("down"):
+                for name in ("version", "models", "metrics", "speed", "tool_format"):
+                    checks_rec[name] = _skipped("host down")
+                return _finish(rec, t0)
+            version, models = await asyncio.gather(
+                checks.version(client, timeout),
+                checks.models(client, timeout, system.model.id, system.context_length))
+            done("version", version)
+            done("models", models)
+            done("metrics", await checks.metrics(client, timeout))
+
+            if not models["served"]:
+                done("speed", _skipped("no model listed by /v1/models"))
+                done("tool_format", _skipped("no model listed by /v1/models"))
+                return _finish(rec, t0)
+            model = system.model.id if models["id_match"] else models["served"][0]
+            ceiling = bandwidth_ceiling(settings.data, system) if settings.data is not None else None
+            result = await stream_chat(client, model, settings.prompt, settings.max_tokens, timeout)
+            done("speed", _speed_record(result, system, settings, ceiling, models["id_match"]))
+
+            if not settings.check_tools:
+                done("tool_format", _skipped("tool checks turned off"))
+            elif not models["id_match"]:
+                done("tool_format", _skipped("the documented model is not served"))
+            elif not result.get("ok") and result.get("error_kind") in ("garbage", "refused", "unreachable", "protocol"):
+                done("tool_format", _skipped(f"chat completions do not work ({result.get('error')})"))
+            else:
+                done("tool_format", await toolformat.check_tool_format(
+                    client, model, settings.data, system, timeout,
+                    lab_parser=settings.lab_parsers.get(key),
+                    weights_are_real=settings.target != "lab"))
+    except Exception as exc:  # noqa: BLE001 - a bug in one system's probe must not stop the others
+        rec["checks"].setdefault("health", {"ok": False, "down": False, "error": None, "evidence": []})
+        rec["probe_error"] = f"{type(exc).__name__}: {exc}"
+        rec["checks"].setdefault("internal", {"ok": False, "error": rec["probe_error"],
+                                              "summary": f"probe error: {rec['probe_error']}"})
+    return _finish(rec, t0)
+
+
+def _finish(rec: dict, t0: float) -> dict:
+    rec["duration_s"] = round(time.perf_counter() - t0, 3)
+    decide(rec)
+    if rec.get("probe_error"):
+        rec["drift"].append({"kind": "check_failed", "message": f"probe error: {rec['probe_error']}"})
+        if rec["verdict"] == "up":
+            rec["verdict"] = "drift"
+    return rec
+
+
+async def probe_all_async(data, base_urls: Mapping[str, str], settings: Settings | None = None,
+                          progress: Progress | None = None, only: list[str] | None = None) -> list[dict]:
+    """Probe every system of `data` that has a base URL (and is in `only`, if given), concurrently.
+    Records come back in the data's order."""
+    settings = settings or Settings.from_data(data)
+    keys = [k for k in data.systems if k in base_urls and (not only or k in only)]
+    tasks = [probe_system(k, data.systems[k], base_urls[k], settings, progress) for k in keys]
+    return list(await asyncio.gather(*tasks))
+
+
+def probe_all(data, base_urls: Mapping[str, str], settings: Settings | None = None,
+              progress: Progress | None = None, only: list[str] | None = None) -> list[dict]:
+    """Synchronous probe_all_async (runs its own event loop)."""
+    return asyncio.run(probe_all_async(data, base_urls, settings, progress, only))
+
+
+def lab_parser_overrides(lab, data) -> dict[str, tuple[str | None, str]]:
+    """Systems whose declared tool-call parser a running lab (lab.servers.Lab) had to replace:
+    key -> (parser the lab runs, the lab's reason)."""
+    out = {}
+    for name, parser in getattr(lab, "parsers", {}).items():
+        system = data.systems.get(name)
+        if system is None:
+            continue
+        declared = system.tool_calling.parser if system.tool_calling.auto_tool_choice else None
+        if parser != declared:
+            why = "; ".join(n.split(": ", 1)[-1] for n in getattr(lab, "notes", []) if n.startswith(f"{name}:"))
+            out[name] = (parser, why or "lab fallback")
+    return out
+
+
+def live_urls(data) -> dict[str, str]:
+    """The documented address of every system: http://HOST:PORT."""
+    return {k: f"http://{s.host}:{s.port}" for k, s in data.systems.items()}
+
+
+def status_document(records: list[dict], target: str, checked_at: str | None = None,
+                    run_url: str | None = None) -> dict:
+    """What data/status.json holds; run_url: the CI run that probed (the status page links it)."""
+    doc = {"checked_at": checked_at or now_iso(), "target": target}
+    if run_url:
+        doc["run_url"] = run_url
+    doc["systems"] = {r["system"]: r for r in records}
+    return doc
