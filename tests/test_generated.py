@@ -13,7 +13,7 @@ from conftest import ROOT, macros_cli
 from labdocs.render import generate
 from labdocs.model.loader import load
 from labdocs.render.views import render_all
-from labdocs.model.serve_args import serve_argv
+from labdocs.engines.vllm import serve_argv
 
 DATA = load()
 FILES = render_all(DATA)

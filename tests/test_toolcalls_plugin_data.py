@@ -13,8 +13,7 @@ from conftest import BIN, ROOT, run
 from labdocs.lab.lab_specs import PLUGIN_PATHS, specs
 from labdocs.model.loader import load
 from labdocs.render.views import render_all
-from labdocs.model.rules import client_format
-from labdocs.model.serve_args import PLUGIN_TARGET, serve_flags
+from labdocs.engines.vllm import PLUGIN_TARGET, client_format, serve_flags
 
 EXAMPLE = ROOT / "data" / "examples" / "native-tool-parser.yaml"
 DATA = load(EXAMPLE)

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 from labdocs.lab.lab_specs import local_flags
 from labdocs.model.loader import load
-from labdocs.model.serve_args import serve_flags
+from labdocs.engines.vllm import serve_flags
 
 DATA = load()
 PLUGIN_EXAMPLE = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")
@@ -56,7 +56,7 @@ def test_vllm_rejects_bad_flags(case, needle, verdicts):
 def resolution():
     """How vLLM's own parser reads every prefix of each generated flag, with and without `no-`."""
     from labdocs.lab.venv import ensure_venv
-    from labdocs.model.rules import RESERVED_FLAGS
+    from labdocs.engines.vllm import RESERVED_FLAGS
 
     names = sorted({f"{no}{flag[:i]}" for flag in RESERVED_FLAGS for i in range(2, len(flag) + 1) for no in ("", "no-")})
     result = subprocess.run([str(ensure_venv(ROOT)), str(ROOT / "labdocs" / "lab" / "check_flags.py"), "--resolve"],
@@ -67,9 +67,9 @@ def resolution():
 
 def test_every_name_vllm_reads_as_a_generated_flag_is_refused(resolution):
     """argparse takes unique prefixes (vLLM keeps allow_abbrev): `max-model` sets --max-model-len.
-    Every name vLLM resolves to a generated flag's dest is refused by rules.reserved_flag, and no real
+    Every name vLLM resolves to a generated flag's dest is refused by vllm.reserved_flag, and no real
     vLLM flag with another dest is (issue 19: vLLM argument injection)."""
-    from labdocs.model.rules import RESERVED_FLAGS, reserved_flag
+    from labdocs.engines.vllm import RESERVED_FLAGS, reserved_flag
 
     flags = resolution["flags"]
     assert resolution["allow_abbrev"] and len(flags) > 100
@@ -84,6 +84,6 @@ def test_every_name_vllm_reads_as_a_generated_flag_is_refused(resolution):
 
 def test_secret_flags_are_exactly_vllms_secrets(resolution):
     """The flags refused as secrets, among all of vLLM's: its API key and hub token, nothing else."""
-    from labdocs.model.rules import SECRET_FLAG
+    from labdocs.engines.vllm import SECRET_FLAG
 
     assert sorted(o for o in resolution["flags"] if SECRET_FLAG.search(o[2:])) == ["--api-key", "--hf-token"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from labdocs.model.schema import LabData
-from labdocs.model.serve_args import PLUGIN_DIR, PLUGIN_FILE, PLUGIN_TARGET, serve_flags
+from labdocs.engines import engine_of
+from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_FILE, PLUGIN_TARGET
 from labdocs.paths import ROOT
 
 # The tool-call parser plugin: the container path the compose file mounts -> this repo's file.
@@ -16,19 +17,6 @@ PLUGIN_PATHS = {f"{PLUGIN_TARGET}/{PLUGIN_FILE}": str(ROOT / PLUGIN_DIR / PLUGIN
 def local_flags(flags: list[str]) -> list[str]:
     """The flags with container paths the lab (or a flag check) can read replaced by this repo's files."""
     return [PLUGIN_PATHS.get(f, f) for f in flags]
-
-# Flags that only mean something on a GPU; the CPU build would reject or misread them.
-GPU_ONLY = {
-    "gpu-memory-utilization": "sizes the GPU's KV cache; the CPU lab uses VLLM_CPU_KVCACHE_SPACE",
-    "kv-cache-dtype": "GPU KV-cache formats (fp8) are not in the CPU build",
-    "tensor-parallel-size": "one CPU process per server",
-    "pipeline-parallel-size": "one CPU process per server",
-    "quantization": "the tiny model is not quantized",
-    "load-format": "fastsafetensors reads weights straight into GPU memory; the CPU lab loads its tiny model the default way",
-    "distributed-executor-backend": "multi-node Ray; the lab serves a cluster's head endpoint as one CPU process",
-}
-# Set by the lab itself (address, port, context, parser, served name).
-LAB_SET = {"host", "port", "max-model-len", "tool-call-parser", "enable-auto-tool-choice", "reasoning-parser"}
 
 # Model family in the data -> the tiny architecture the lab builds for it.
 TINY_FAMILY = {"gpt-oss": "gpt_oss", "qwen3-coder-moe": "qwen3_moe", "qwen3-moe": "qwen3_moe"}
@@ -46,15 +34,16 @@ def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
     for index, (key, system) in enumerate(data.systems.items()):
         if only and key not in only:
             continue
-        extra, drops, flags = [], [], local_flags(serve_flags(system))
+        engine = engine_of(system)
+        extra, drops, flags = [], [], local_flags(engine.serve_flags(system))
         i = 0
         while i < len(flags):
             name = flags[i][2:].removeprefix("no-")
             takes_value = i + 1 < len(flags) and not flags[i + 1].startswith("--")
             chunk = flags[i:i + 2] if takes_value else flags[i:i + 1]
-            if name in GPU_ONLY:
-                drops.append((" ".join(chunk), GPU_ONLY[name]))
-            elif name not in LAB_SET:
+            if name in engine.GPU_ONLY_FLAGS:
+                drops.append((" ".join(chunk), engine.GPU_ONLY_FLAGS[name]))
+            elif name not in engine.LAB_SET_FLAGS:
                 extra += chunk
             i += len(chunk)
         dropped[key] = drops
@@ -94,7 +83,7 @@ def version_differences(data: LabData, key: str, lab_version: str | None) -> lis
     """Where the lab's vLLM does not behave like the system's own version, in what a client sees or what
     the server accepts (from the vllm_versions: rows of both). The lab reports these; the docs and the
     data state the host's behaviour."""
-    from labdocs.model.rules import flag_names, version_of
+    from labdocs.model.rules import version_of
 
     system = data.systems[key]
     host, lab = version_of(data, system), data.vllm_versions.get(lab_version or "")
@@ -106,7 +95,7 @@ def version_differences(data: LabData, key: str, lab_version: str | None) -> lis
     if system.reasoning and sorted(host.reasoning_fields) != sorted(lab.reasoning_fields):
         out.append(f"reasoning arrives in {', '.join(lab.reasoning_fields)} from the lab's vLLM {lab_version}; "
                    f"the host's {host_version} sends {', '.join(host.reasoning_fields)}")
-    for flag in flag_names(system):
+    for flag in engine_of(system).flag_names(system):
         if flag in host.flags and flag not in lab.flags:
             out.append(f"--{flag} is not in the lab's vLLM {lab_version}")
     if system.tool_calling.parser in host.tool_parsers and system.tool_calling.parser not in lab.tool_parsers:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 
 from labdocs.model.schema import LabData, System
-from labdocs.model.serve_args import gpu_memory_utilization
+from labdocs.engines import engine_of
 
 LAST_GOOD = "docker-compose.yml.last-good"   # written only once the running file passed its health check
 LAST_GOOD_IMAGE = "image.last-good"          # the image that file runs, kept by the maintenance prune
@@ -51,7 +51,7 @@ def memory_check(system: System) -> str:
     """Exits non-zero unless MemFree covers what vLLM asks for: gpu-memory-utilization times the device's
     memory, which on GB10 is the host's unified memory (MemTotal, close to the ~121.7 GiB CUDA reports).
     MemFree, not MemAvailable: CUDA counts the page cache as used there."""
-    util = gpu_memory_utilization(system)
+    util = engine_of(system).gpu_memory_utilization(system)
     program = (
         "/^MemTotal:/ {total = $2} /^MemFree:/ {free = $2} "
         'END {need = total * util; printf "MemFree %.1f GiB, vLLM asks for %.1f GiB (%s of %.1f GiB)\\n", '
@@ -131,7 +131,7 @@ class Procedure:
         self.restart_policy = restart_policy(data)
         self.restart_max_retries = data.infrastructure.container.restart_max_retries
         self.memory_check = memory_check(s)
-        self.gpu_memory_utilization = f"{gpu_memory_utilization(s):g}"
+        self.gpu_memory_utilization = f"{engine_of(s).gpu_memory_utilization(s):g}"
         self.drop_page_cache = DROP_PAGE_CACHE
         self.backup = {n.ssh_alias: over_ssh(n.ssh_alias, backup_running(d)) for n in view.nodes}
         self.start = " \\\n  && ".join(start(s, d))

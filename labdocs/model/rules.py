@@ -8,55 +8,21 @@ from collections.abc import Iterator
 from labdocs.model.cluster import SHARED, declared_gpus, port_of
 from labdocs.model.errors import key_path
 from labdocs.model.schema import LabData
-from labdocs.model.serve_args import PLUGIN_PARSER, PLUGIN_READS, serve_flags
+from labdocs.engines import engine_of
 
 Problem = tuple[tuple, str, str | None]
 
-def client_format(parser: str, family) -> str:
-    """What a client sees: a parser that reads the family's native format turns calls into OpenAI
-    `tool_calls` (so does this project's plugin, for the text formats it reads); any other parser
-    leaves the model's own text in `content`."""
-    if parser in family.parsers or (parser == PLUGIN_PARSER and family.tool_format in PLUGIN_READS):
-        return "openai"
-    return family.tool_format
-
-# Flags the generator sets from dedicated fields; setting them in vllm_args would say a fact twice.
-RESERVED_FLAGS = {
-    "model": "model.id",
-    "served-model-name": "model.id",
-    "host": "(always 0.0.0.0 inside the container)",
-    "port": "port",
-    "max-model-len": "context_length",
-    "tool-call-parser": "tool_calling.parser",
-    "tool-parser-plugin": f"tool_calling.parser: {PLUGIN_PARSER} (the plugin file is mounted by the compose file)",
-    "enable-auto-tool-choice": "tool_calling.auto_tool_choice",
-    "reasoning-parser": "reasoning.parser",
-    "tensor-parallel-size": "cluster.tensor_parallel_size",
-    "pipeline-parallel-size": "cluster.pipeline_parallel_size",
-    "distributed-executor-backend": "cluster (Ray for multi-node systems)",
-}
-
-
-# Where each generated flag's value comes from, so a flag a version lacks is reported at its key.
-FLAG_KEYS = {
-    "host": ("port",), "port": ("port",), "max-model-len": ("context_length",),
-    "tool-call-parser": ("tool_calling", "parser"), "enable-auto-tool-choice": ("tool_calling", "auto_tool_choice"),
-    "reasoning-parser": ("reasoning", "parser"), "tensor-parallel-size": ("cluster", "tensor_parallel_size"),
-    "pipeline-parallel-size": ("cluster", "pipeline_parallel_size"), "distributed-executor-backend": ("cluster",),
-    "tool-parser-plugin": ("tool_calling", "parser"),
-}
 READ_PER_TOKEN_TOLERANCE = 0.02   # the groups may round; 2% off active_params_b is a different model
-
-
-def flag_names(system) -> list[str]:
-    """The names of the flags `vllm serve` gets for a system (without '--' or a 'no-' prefix)."""
-    return [f[2:].removeprefix("no-") for f in serve_flags(system) if f.startswith("--")]
 
 
 def version_of(data: LabData, system):
     """The vllm_versions: row of the vLLM inside a system's image, or None."""
-    image = data.images.get(system.image)
-    return data.vllm_versions.get(image.vllm) if image and image.vllm else None
+    return engine_of(system).version_of(data, system)
+
+
+def client_format(system, family) -> str:
+    """What a client sees for a system's tool calls (its engine's parser registry)."""
+    return engine_of(system).client_format(system.tool_calling.parser, family)
 
 
 def _provenance(data: LabData) -> Iterator[Problem]:
@@ -102,32 +68,6 @@ def _provenance(data: LabData) -> Iterator[Problem]:
                 "measured: {host, date, by} for a measurement; vendor: URL for a vendor's page"
 
 
-def _versions(data: LabData, key: str, s) -> Iterator[Problem]:
-    """The system's flags and tool parser exist in the vLLM version its image runs."""
-    base = ("systems", key)
-    image = data.images.get(s.image)
-    if image is None:
-        return
-    if image.vllm is None:
-        yield base + ("image",), f"image {s.image!r} does not name its vLLM version", \
-            f"add images.{s.image}.vllm: (a key of vllm_versions:)"
-        return
-    row = data.vllm_versions.get(image.vllm)
-    if row is None:
-        return  # reported once, at images.<key>.vllm
-    refused = {loc[-1] for loc, _, _ in _serve_args(key, s)}  # reported once, as what they are
-    for flag in dict.fromkeys(flag_names(s)):
-        if flag not in row.flags and flag not in refused:
-            loc = base + (("vllm_args", flag) if flag in s.vllm_args else FLAG_KEYS.get(flag, ("vllm_args",)))
-            yield loc, f"--{flag} is not among vLLM {image.vllm}'s flags (image {s.image}, vllm_versions.{image.vllm}.flags)", \
-                (f"drop it, or, if vLLM {image.vllm} has it (check its source with tools/vllm_source_facts.py), "
-                 f"add it to vllm_versions.{image.vllm}.flags")
-    if s.tool_calling.parser not in row.tool_parsers and s.tool_calling.parser != PLUGIN_PARSER:
-        yield base + ("tool_calling", "parser"), \
-            f"vLLM {image.vllm} (image {s.image}) has no tool-call parser {s.tool_calling.parser!r}", \
-            f"its parsers: {', '.join(row.tool_parsers)}"
-
-
 def _read_per_token(data: LabData, key: str, s) -> Iterator[Problem]:
     groups = s.model.read_per_token or []
     for i, g in enumerate(groups):
@@ -139,37 +79,6 @@ def _read_per_token(data: LabData, key: str, s) -> Iterator[Problem]:
         yield ("systems", key, "model", "read_per_token"), \
             f"the groups add up to {total:g}B, not active_params_b ({s.model.active_params_b:g}B)", \
             "list every tensor a token reads (experts, attention, router, lm_head), each once"
-# Flag names that carry a secret: the compose file and README are committed, so a secret written
-# there is published. vLLM and the hub read them from the host's environment instead.
-SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (not --long-prefill-token-threshold)
-SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
-
-
-def reserved_flag(flag: str) -> str | None:
-    """The generated flag that `--flag` would set: argparse takes any unique prefix of a flag name
-    (`--max-model` is `--max-model-len`) and vLLM's boolean flags take a `--no-` form, so a name that
-    is a prefix of a reserved one, with or without `no-`, sets it."""
-    for name in (flag, flag.removeprefix("no-")):
-        for reserved in RESERVED_FLAGS:
-            if reserved.startswith(name):
-                return reserved
-    return None
-
-
-def _serve_args(key: str, s) -> Iterator[Problem]:
-    for flag, value in s.vllm_args.items():
-        loc = ("systems", key, "vllm_args", flag)
-        reserved = reserved_flag(flag)
-        if reserved == flag:
-            yield loc, f"--{flag} is generated, not set here", f"set {RESERVED_FLAGS[flag]} instead"
-        elif reserved:
-            yield loc, f"--{flag} is read by vLLM as --{reserved}, which is generated, not set here", \
-                f"set {RESERVED_FLAGS[reserved]} instead; write vLLM flags out in full"
-        elif SECRET_FLAG.search(flag) or (isinstance(value, str) and SECRET_VALUE.search(value)):
-            yield loc, f"--{flag} would write a secret into the committed compose file and README", \
-                "keep secrets in the host's environment (vLLM reads VLLM_API_KEY, the hub HF_TOKEN), as HF_TOKEN is"
-
-
 def expected_model_id(data: LabData, repo: str, snapshot: str) -> str:
     org, name = repo.split("/", 1)
     return f"{data.infrastructure.nfs.container_path}/models--{org}--{name}/snapshots/{snapshot}"
@@ -264,8 +173,8 @@ def check(data: LabData) -> Iterator[Problem]:
         if s.image not in data.images:
             yield base + ("image",), f"unknown image {s.image!r}", f"use one of: {', '.join(data.images)}"
         family = data.model_families.get(s.model.family)
-        if family and client_format(s.tool_calling.parser, family) != s.tool_calling.format:
-            seen = client_format(s.tool_calling.parser, family)
+        if family and client_format(s, family) != s.tool_calling.format:
+            seen = client_format(s, family)
             yield base + ("tool_calling", "format"), (
                 f"{s.tool_calling.format!r} is not what clients get: parser {s.tool_calling.parser!r} on a "
                 f"{s.model.family} model gives {seen!r}"), (
@@ -277,13 +186,12 @@ def check(data: LabData) -> Iterator[Problem]:
                 f"vLLM reports the served path: {want}"
         if s.cluster:
             yield from _cluster(data, key, s)
-        yield from _versions(data, key, s)
+        yield from engine_of(s).problems(data, key, s)
         yield from _read_per_token(data, key, s)
         if s.model.active_params_b > s.model.params_b:
             yield base + ("model", "active_params_b"), \
                 f"{s.model.active_params_b:g} is larger than params_b ({s.model.params_b:g})", \
                 "active parameters are the subset used per token (for a dense model, the same as params_b)"
-        yield from _serve_args(key, s)
 
     yield from _provenance(data)
     for key, image in data.images.items():
@@ -311,7 +219,7 @@ def warnings(data: LabData) -> Iterator[Problem]:
     """Legal but worth a look: printed by the command line, shown on the known-issues page."""
     for key, s in data.systems.items():
         family = data.model_families.get(s.model.family)
-        if family and client_format(s.tool_calling.parser, family) != "openai":
+        if family and client_format(s, family) != "openai":
             yield ("systems", key, "tool_calling", "parser"), (
                 f"{s.tool_calling.parser!r} does not read {s.model.family}'s native tool-call format "
                 f"({family.tool_format}): clients get the calls as text in content"), \

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from .safe import (
+from labdocs.engines.vllm import REASONING_FIELDS
+from labdocs.model.safe import (
     CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
     IPv4, NpmPackage, Program, SecretName, Sha, Text, Url, Word,
 )
@@ -35,6 +36,9 @@ Positive = Annotated[float, Field(gt=0)]
 
 
 ToolFormat = Literal["openai", "hermes", "qwen3-xml"]
+
+
+ReasoningField = Literal[REASONING_FIELDS]   # vLLM's names for the reasoning text
 
 
 class Strict(BaseModel):
@@ -221,7 +225,7 @@ class VllmVersion(Strict):
     """What one vLLM version does where a flag or a client depends on it."""
 
     source: Identifier = Field(description="a key of sources: (that version's source code)")
-    reasoning_fields: list[Literal["reasoning", "reasoning_content"]] = Field(
+    reasoning_fields: list[ReasoningField] = Field(
         min_length=1, description="the fields chat responses carry reasoning in")
     tool_parsers: list[Word] = Field(min_length=1, description="every --tool-call-parser name it registers")
     flags: list[FlagName] = Field(min_length=1, description="`vllm serve` flags it accepts (those this data uses)")

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import httpx
 
+from labdocs.engines import DEFAULT, ENGINES
 from labdocs.probe import metrics as metrics_mod
 from labdocs.probe.transport import Reply, fetch
+
+
+PATHS = ENGINES[DEFAULT].ENDPOINTS   # /health, /version, /v1/models, /metrics
 
 
 def _ev(kind: str, message: str) -> dict:
@@ -47,7 +51,7 @@ def _shape_problem(name: str, reply: Reply, rec: dict) -> bool:
 
 
 async def health(client: httpx.AsyncClient, timeout: float) -> dict:
-    reply = await fetch(client, "GET", "/health", timeout=timeout)
+    reply = await fetch(client, "GET", PATHS.health, timeout=timeout)
     rec = _base(reply)
     rec["down"] = reply.down
     if reply.down:
@@ -75,7 +79,7 @@ async def health(client: httpx.AsyncClient, timeout: float) -> dict:
 
 
 async def version(client: httpx.AsyncClient, timeout: float) -> dict:
-    reply = await fetch(client, "GET", "/version", timeout=timeout)
+    reply = await fetch(client, "GET", PATHS.version, timeout=timeout)
     rec = _base(reply)
     rec["version"] = None
     if not _shape_problem("/version", reply, rec):
@@ -90,7 +94,7 @@ async def version(client: httpx.AsyncClient, timeout: float) -> dict:
 
 
 async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, expected_context: int) -> dict:
-    reply = await fetch(client, "GET", "/v1/models", timeout=timeout)
+    reply = await fetch(client, "GET", PATHS.models, timeout=timeout)
     rec = _base(reply)
     rec.update(served=[], expected_id=expected_id, id_match=False, max_model_len=None,
                expected_context=expected_context, context_match=None, owned_by=None)
@@ -125,7 +129,7 @@ async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, ex
 
 
 async def metrics(client: httpx.AsyncClient, timeout: float) -> dict:
-    reply = await fetch(client, "GET", "/metrics", timeout=timeout)
+    reply = await fetch(client, "GET", PATHS.metrics, timeout=timeout)
     rec = _base(reply)
     if not reply.transport_ok:
         if reply.error_kind == "protocol":

@@ -8,12 +8,15 @@ import time
 
 import httpx
 
+from labdocs.engines import DEFAULT, ENGINES
 from labdocs.probe.transport import describe
+
+ENGINE = ENGINES[DEFAULT]   # the streamed chat's path and reasoning fields
 
 
 def _token_in(delta: dict) -> bool:
     """Did this delta carry generated text (answer, reasoning or a tool call)?"""
-    for key in ("content", "reasoning_content", "reasoning", "tool_calls"):
+    for key in ("content", *ENGINE.REASONING_FIELDS, "tool_calls"):
         if delta.get(key):
             return True
     return False
@@ -51,7 +54,7 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
     sample: list[str] = []
     try:
         async with asyncio.timeout(total_timeout):
-            async with client.stream("POST", "/v1/chat/completions", json=body) as resp:
+            async with client.stream("POST", ENGINE.ENDPOINTS.chat, json=body) as resp:
                 ctype = resp.headers.get("content-type", "")
                 if resp.status_code != 200 or "event-stream" not in ctype:
                     raw = (await resp.aread())[:2000]
@@ -107,8 +110,7 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
                             last = now
                             out["chunks_with_text"] += 1
                             if len("".join(sample)) < 120:
-                                sample.append(str(delta.get("content") or delta.get("reasoning_content")
-                                                  or delta.get("reasoning") or ""))
+                                sample.append(str(delta.get("content") or ENGINE.reasoning_text(delta)))
                         if choice.get("finish_reason"):
                             out["finish_reason"] = choice["finish_reason"]
                     usage = chunk.get("usage")

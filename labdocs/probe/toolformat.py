@@ -33,7 +33,7 @@ import re
 
 import httpx
 
-from labdocs.model.serve_args import PLUGIN_PARSER, PLUGIN_READS
+from labdocs.engines import DEFAULT, ENGINES, engine_of
 
 from labdocs.probe.transport import fetch
 
@@ -57,14 +57,8 @@ CALL_TEXT = {
     "qwen3-xml": "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>",
 }
 FORMAT_NAMES = {"hermes": "Hermes JSON", "qwen3-xml": "Qwen3-XML", "openai": "Harmony"}
-# Native tool-call format per model family, when the data has no model_families: block.
-NATIVE_DEFAULT = {"gpt-oss": "openai", "qwen3-coder-moe": "qwen3-xml", "qwen3-coder": "qwen3-xml",
-                  "qwen3-moe": "hermes", "qwen3": "hermes", "qwen2.5": "hermes"}
-# The model text formats each known vLLM parser reads ("openai" reads Harmony; "toolcalls" is this
-# project's plugin, toolcalls/vllm_plugin.py).
-PARSER_READS = {"hermes": ("hermes",), "qwen3_coder": ("qwen3-xml",), "qwen3_xml": ("qwen3-xml",),
-                "openai": ("openai",), PLUGIN_PARSER: PLUGIN_READS}
-
+# The requests below speak the OpenAI-compatible API; paths and reasoning fields are the engine's.
+ENGINE = ENGINES[DEFAULT]
 AUTO_OFF = "enable-auto-tool-choice"
 
 
@@ -82,12 +76,9 @@ def regex_for(text: str) -> str:
 
 
 def native_format(data, system) -> tuple[str | None, str]:
-    families = getattr(data, "model_families", None) or {}
-    family = families.get(system.model.family) if hasattr(families, "get") else None
-    if family is not None and getattr(family, "tool_format", None):
+    family = data.model_families.get(system.model.family)
+    if family is not None:
         return family.tool_format, f"model_families.{system.model.family}.tool_format"
-    if system.model.family in NATIVE_DEFAULT:
-        return NATIVE_DEFAULT[system.model.family], "probe's table of model families"
     return None, "unknown model family"
 
 
@@ -139,7 +130,7 @@ def _calls(message: dict) -> list[dict]:
 
 async def _chat(client, model: str, timeout: float, **extra):
     body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "temperature": 0, **extra}
-    return await fetch(client, "POST", "/v1/chat/completions", json_body=body, timeout=timeout)
+    return await fetch(client, "POST", ENGINE.ENDPOINTS.chat, json_body=body, timeout=timeout)
 
 
 async def forced(client, model: str, fmt: str, timeout: float) -> dict:
@@ -175,7 +166,7 @@ async def required_cut(client, model: str, timeout: float, max_tokens: int = 12)
     message, error = _message(reply)
     if error:
         return {"outcome": "error", "error": error}
-    text = (message.get("content") or "") + (message.get("reasoning_content") or message.get("reasoning") or "")
+    text = (message.get("content") or "") + ENGINE.reasoning_text(message)
     calls = _calls(message)
     return {"outcome": "parsed" if calls else "cut", "syntax": syntax_of(text) if not calls else None,
             "text": text[:120], "tool_calls": calls, "max_tokens": max_tokens}
@@ -221,7 +212,7 @@ async def check_tool_format(client: httpx.AsyncClient, model: str, data, system,
     declared = system.tool_calling.format
     parser = system.tool_calling.parser
     native, native_source = native_format(data, system)
-    reads = PARSER_READS.get(parser) or ()
+    reads = engine_of(system).reads(parser, data.model_families)
     rec: dict = {"ok": False, "status": "inconclusive", "declared_format": declared, "declared_parser": parser,
                  "auto_tool_choice_declared": system.tool_calling.auto_tool_choice,
                  "native_format": native, "native_format_source": native_source, "observed_format": None,

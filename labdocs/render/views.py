@@ -22,7 +22,8 @@ from labdocs.paths import ROOT
 from labdocs.model.operations import Procedure
 from labdocs.model.rules import version_of
 from labdocs.model.schema import FORGES, LabData, System
-from labdocs.model.serve_args import PLUGIN_DIR, PLUGIN_TARGET, serve_argv, uses_plugin
+from labdocs.engines import engine_of
+from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
 from labdocs.observed.status import CHARTS
 from labdocs.observed.status import outputs as status_outputs
 
@@ -121,7 +122,7 @@ class SystemView:
         self.build_command = self.image.build_command
         self.api_base = f"http://{system.host}:{system.port}"
         self.openai_base = f"{self.api_base}/v1"
-        self.argv = serve_argv(system)
+        self.argv = engine_of(system).serve_argv(system)
         # tool_calling.parser: toolcalls: the plugin's package, beside the compose file on the host.
         self.plugin_mount = (f"./{PLUGIN_DIR}", PLUGIN_TARGET) if uses_plugin(system) else None
         self.issues = [i for i in data.known_issues if key in i.systems]
@@ -158,11 +159,9 @@ class SystemView:
     def tool_paths(self) -> dict:
         """What a client gets for a tool call the model writes with tool_choice "auto", without and with
         streaming, from the system's parser and its model family's own format (vLLM's behaviour)."""
-        from labdocs.model.rules import client_format
-
         family = self.data.model_families[self.s.model.family]
         parser = self.s.tool_calling.parser
-        if client_format(parser, family) == "openai":
+        if engine_of(self.s).client_format(parser, family) == "openai":
             return {"plain": "`tool_calls`", "stream": "`tool_calls` deltas", "native": True}
         plain = f"{family.tool_format} text in `content` (`toolcalls.normalize_message` turns it into `tool_calls`)"
         if parser == "hermes" and family.tool_format == "qwen3-xml":
