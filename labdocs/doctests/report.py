@@ -35,30 +35,21 @@ class Report:
             out.append(f"skipped {block_id}: {reason}")
         return out
 
-
     def write_verified(self, path, target: str, texts: dict[str, str], uris: dict[str, str], date: str) -> None:
-        """test-results/verified.json (format in labdocs/docsite/hooks/verified.py): per site page, this run's
-        counts and the digest of the text that ran; the other target's entries are kept."""
-        import hashlib
-        import json
-        from pathlib import Path
+        """test-results/verified.json (labdocs/observed/verified.py): per site page, this run's counts and
+        the digest of the text that ran; the other target's entries are kept."""
+        import datetime as dt
 
-        path = Path(path)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            doc = {}
-        if doc.get("format") != 1 or not isinstance(doc.get("pages"), dict):
-            doc = {"format": 1, "pages": {}}
+        from labdocs.observed.verified import Run, Verified
+
+        doc = Verified.load_or_new(path)
         for page, counts in self.done.items():
             if page not in uris or page not in texts:
                 continue  # not a site page (the repository README)
-            entry = doc["pages"].setdefault(uris[page], {})
-            entry[target] = {"date": date, "passed": counts["executed"] + counts["static"],
-                             "failed": counts["failed"], "skipped": counts["skipped"],
-                             "sha256": hashlib.sha256(texts[page].encode("utf-8")).hexdigest()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            doc.record(uris[page], target, Run.of(texts[page], dt.date.fromisoformat(date),
+                                                  passed=counts["executed"] + counts["static"],
+                                                  failed=counts["failed"], skipped=counts["skipped"]))
+        doc.write(path)
 
 
 REPORT = Report()

@@ -13,9 +13,9 @@ history line: {"checked_at", "target", "systems": {key: {verdict, drift, health_
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from labdocs.paths import write_atomic
 
 HISTORY_KEEP = 500
 PUBLISHED_STATUS = "data/status.json"             # relative to the repository root
@@ -37,26 +37,6 @@ def is_published(root: Path, path: Path) -> bool:
     resolved = Path(path).resolve()
     return any(resolved == (root / p).resolve() for p in (PUBLISHED_STATUS, PUBLISHED_HISTORY))
 
-
-def write_atomic(path: Path | str, text: str) -> None:
-    """Write text to path so that readers see the old file or the new one, never a part: a temp file in
-    the same directory, flushed and fsynced, then os.replace (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_status(path: Path | str, status: dict) -> None:

@@ -10,10 +10,10 @@ never go into the repository's own data file: main() refuses that combination.
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
+import io
 from pathlib import Path
-from labdocs.paths import ROOT
+
+from labdocs.paths import ROOT, write_atomic
 
 COMMITTED_DATA = ROOT / "data" / "systems.yaml"
 PROBE_BY = "make status (labdocs/probe/speed.py): a streamed chat completion, decode tokens over decode time"
@@ -77,13 +77,7 @@ def record(data_path: Path, speeds: dict[str, float], when: datetime.date, targe
         changed.append(f"systems.{key}.speed.decode_tokens_per_s: {was} -> {value} ({source_id})")
     if not changed:
         return []
-    fd, tmp = tempfile.mkstemp(prefix=".systems-", suffix=".yaml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            yaml.dump(doc, out)
-        load(tmp)                      # the new file must validate before it replaces the old one
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    write_atomic(path, out.getvalue(), check=load)   # the new file must validate before it replaces the old one
     return changed

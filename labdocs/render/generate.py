@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labdocs.model.loader import load
-from labdocs.paths import DEFAULT_DATA, ROOT
+from labdocs.paths import DEFAULT_DATA, ROOT, write_atomic
 from labdocs.render.views import render_all, source_name
 from labdocs.model.schema import FORGES, LabData
 
@@ -104,19 +104,6 @@ def diff(p: Plan) -> str:
     for rel in p.stale:
         chunks.append(f"only on disk (no longer generated): {rel}\n")
     return "".join(chunks)
-
-
-def write_atomic(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
