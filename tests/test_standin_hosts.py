@@ -19,7 +19,7 @@ from labdocs.lab import standin_hosts as sh
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-STATE = ROOT / ".lab" / "hosts"
+STATE = ROOT / ".lab" / "standin-hosts"
 SPECS = [sh.HostSpec("stella", "stella.home.arpa", ssh_alias="stella-llm"),
          sh.HostSpec("pegasus", "pegasus.home.arpa", ssh_alias="pegasus-llm")]
 
