@@ -81,6 +81,8 @@ def lab(request):
 
 
 LAB_TIMES: dict[str, float] = {}
+# Lines for the session's summary from tests/test_host_procedure.py: deltas, blocks ran/static per page.
+HOST_REPORT = pytest.StashKey[list]()
 
 
 @pytest.fixture(scope="session")
@@ -171,11 +173,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for name, seconds in LAB_TIMES.items():
             if name.startswith("  "):
                 terminalreporter.write_line(f"  {name.strip()}: healthy {seconds:.0f} s after start")
-    from labdocs.doctests.procedure import NOT_RUN
-
-    if NOT_RUN:
-        terminalreporter.section("procedure on stand-in hosts: steps not run")
-        for line in dict.fromkeys(NOT_RUN):
+    host_lines = config.stash.get(HOST_REPORT, [])
+    if host_lines:
+        terminalreporter.section("QUICKSTARTs on host stand-ins (tests/test_host_procedure.py)")
+        for line in host_lines:
             terminalreporter.write_line(line)
     lines = REPORT.lines(config.getoption("target"))
     if lines:

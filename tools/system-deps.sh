@@ -9,6 +9,8 @@ missing=()
 # runc; compose v2 comes from PyPI), an sshd per host, sudo for the steps that use it, iproute2 and
 # util-linux (ip, nsenter, unshare, setpriv) for their namespaces.
 packages+=(docker.io openssh-server sudo iproute2)
+# The QUICKSTARTs run on those hosts (tests/test_host_procedure.py): rsync pre-stages a model on local disk.
+packages+=(rsync)
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
