@@ -5,14 +5,15 @@
 
 Public API
 ----------
-probe_system(key, system, base_url, settings, progress=None) -> dict    (async) one system's record
-probe_all(data, base_urls, settings=None, progress=None, only=None) -> list[dict]
+probe_system(key, system, base_url, settings, progress=None) -> SystemRecord   (async) one system's record
+probe_all(data, base_urls, settings=None, progress=None, only=None) -> list[SystemRecord]
 probe_all_async(...)                                                    same, awaitable
 Settings.from_data(data, target="live"|"lab", **overrides)              timeouts, prompt, tolerances
 live_urls(data) -> {key: "http://HOST:PORT"}
-status_document(records, target, run_url=None) -> {"checked_at", "target", ["run_url",] "systems": {...}}
+status_document(records, target, run_url=None) -> Status               what data/status.json holds
 write_status(path, doc) / load_status(path)                             data/status.json, atomic
 append_history(path, doc, keep=500) / load_history(path, target=None)   data/status-history.jsonl
+(the records, Status and HistoryLine: labdocs/observed/records.py)
 svg_history(history, metric) -> str                                    metric: decode_tokens_per_s, ttft_s, ...
 bandwidth_ceiling(data, system) -> dict | None                          decode ceiling from bandwidth
 exit_code(records) -> 0 | 1
