@@ -83,7 +83,8 @@ lab-up: install ## Start the loopback lab (real vLLM CPU servers, one per system
 	$(BIN)/python -m labdocs.lab.spec_cli lab-spec --out .lab/specs.json $(SYSTEM_ARGS)
 	$(BIN)/python -m labdocs.lab up --spec .lab/specs.json
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
+lock: ## Re-resolve requirements.lock from pyproject.toml (pip-tools pinned here: it only resolves, nothing imports it)
+	$(BIN)/pip install --quiet pip-tools==7.7.0
 	$(BIN)/pip-compile --quiet --extra test --strip-extras --no-header --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 clean: ## Remove the built site and caches (keeps .venv and the lab)
