@@ -127,7 +127,7 @@ async def probe_system(key: str, system, base_url: str, settings: Settings,
 
     try:
         await _run_checks(system, base_url, settings, key, done, rec.checks)
-    except Exception as exc:  # noqa: BLE001 - a bug in one system's probe must not stop the others
+    except Exception as exc:  # a bug in one system's probe must not stop the others
         if rec.checks.health is None:
             rec.checks.health = HealthCheck(ok=False, down=False, error=None, evidence=[])
         rec.probe_error = f"{type(exc).__name__}: {exc}"
