@@ -101,16 +101,16 @@ def system_badge(key: str, status: dict | None) -> str:
 
 
 def outputs(data, root: Path = ROOT) -> tuple[dict[str, str], dict | None]:
-    """charts/*.svg for the generator, and the last live status for the STATUS template."""
+    """charts/*.svg for the generator, {path: (the file it is drawn from, svg)} (the generator adds the
+    marker), and the last live status for the STATUS template."""
     from labdocs.observed.chart import svg_history
 
     status, history = observations(root)
-    files = {f"charts/badge-{key}.svg": MARK.format(STATUS_FILE) + system_badge(key, status)
-             for key in data.systems}
+    files = {f"charts/badge-{key}.svg": (STATUS_FILE, system_badge(key, status)) for key in data.systems}
     if history:
         for metric, title in CHARTS.items():
-            files[f"charts/{metric}.svg"] = MARK.format(HISTORY_FILE) + svg_history(history, metric, title=title)
+            files[f"charts/{metric}.svg"] = (HISTORY_FILE, svg_history(history, metric, title=title))
     return files, status
 
 
-MARK = "<!-- DO NOT EDIT: generated from {} by `make generate` (labdocs/observed/status.py); `make status TARGET=live` records a probe. -->\n"
+STATUS_MODULE = "labdocs/observed/status.py"     # what renders the charts, as their marker names it

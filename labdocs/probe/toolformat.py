@@ -3,7 +3,7 @@
 What a client sees for a tool call depends on two things: the text the model writes (its family's
 native format: Harmony for gpt-oss, Qwen3-XML for Qwen3-Coder, Hermes JSON for Qwen3) and whether
 the server's `--tool-call-parser` reads that text (then the client gets OpenAI `tool_calls`) or not
-(then the text stays in `content`). The data declares the result as `tool_calling.format`.
+(then the text stays in `content`). Loading the data derives the result, `tool_calling.format`.
 
 What can be observed on a real request, and what each observation is worth:
 
@@ -28,7 +28,6 @@ the status is "inconclusive" and `not_concluded` says why.
 
 from __future__ import annotations
 
-import json
 import re
 
 import httpx
@@ -378,6 +377,3 @@ def _summary(rec: dict) -> str:
     first = rec["not_concluded"][0] if rec["not_concluded"] else "no decisive observation"
     return f"{declared} not confirmed: {first}"
 
-
-def dumps(rec: dict) -> str:  # pragma: no cover - debugging aid
-    return json.dumps(rec, indent=2)
