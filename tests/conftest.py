@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from labdocs.paths import ROOT
+# The repository without history, environments or build output, links kept as links (bench/synth.py;
+# bench/ is on pytest's pythonpath, pyproject.toml).
+from synth import copy_repo
 
 BIN = Path(sys.executable).parent
 
@@ -22,11 +25,6 @@ def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subpro
 
 def macros_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "labdocs.render", *args], cwd=cwd)
-
-
-# The repository without history, environments or build output, links kept as links (bench/synth.py;
-# bench/ is on pytest's pythonpath, pyproject.toml).
-from synth import copy_repo
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, macros_cli
+from conftest import macros_cli
 from labdocs.render import generate
 from labdocs.model.loader import load
 from labdocs.render.views import render_all

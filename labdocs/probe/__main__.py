@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from labdocs.model.loader import load
 
-    from labdocs.probe import Settings, append_history, exit_code, live_urls, probe_all_async, status_document, write_status
-    from labdocs.probe.run import lab_parser_overrides
-    from labdocs.observed.store import PUBLISHED_TARGET, default_paths, is_published
+    from labdocs.probe.run import Settings, lab_parser_overrides, live_urls, probe_all_async, status_document
+    from labdocs.probe.verdict import exit_code
+    from labdocs.observed.store import PUBLISHED_TARGET, append_history, default_paths, is_published, write_status
 
     out, history = default_paths(ROOT, args.target)
     out, history = args.out or out, args.history or history

@@ -160,7 +160,7 @@ async def probe_system(key: str, system, base_url: str, settings: Settings,
                     client, model, settings.data, system, timeout,
                     lab_parser=settings.lab_parsers.get(key),
                     weights_are_real=settings.target != "lab"))
-    except Exception as exc:  # noqa: BLE001 - a bug in one system's probe must not stop the others
+    except Exception as exc:  # a bug in one system's probe must not stop the others
         rec["checks"].setdefault("health", {"ok": False, "down": False, "error": None, "evidence": []})
         rec["probe_error"] = f"{type(exc).__name__}: {exc}"
         rec["checks"].setdefault("internal", {"ok": False, "error": rec["probe_error"],

@@ -116,7 +116,7 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
                     usage = chunk.get("usage")
                     if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                         usage_tokens = usage["completion_tokens"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         kind, message = describe(exc, timeout)
         if kind == "timeout" and first is not None:
             message = f"stream stalled or exceeded {total_timeout:g} s after {out['chunks_with_text']} chunks"

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; generated files are as they were before this run", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the last net: a bug still gets one line and exit 2, not a traceback
+    except Exception as exc:  # the last net: a bug still gets one line and exit 2, not a traceback
         if os.environ.get("LABDOCS_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in labdocs/; "

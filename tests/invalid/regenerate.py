@@ -4,7 +4,6 @@ valid, its first line the error it must produce. Run after a schema change, then
 
 import subprocess
 import sys
-from pathlib import Path
 
 from labdocs.paths import ROOT
 base = (ROOT / "tests/valid/systems.yaml").read_text()
@@ -79,7 +78,7 @@ for name, text in cases.items():
     open(path, 'w', encoding='utf-8').write("# expect: PLACEHOLDER\n" + text)
     r = subprocess.run([sys.executable, '-m', 'labdocs.render', 'validate', '--data', f'tests/invalid/{name}.yaml'], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2, name
-    errs = [l for l in r.stderr.splitlines() if l.startswith(f"tests/invalid/{name}.yaml:")]
+    errs = [ln for ln in r.stderr.splitlines() if ln.startswith(f"tests/invalid/{name}.yaml:")]
     assert len(errs) == 1, (name, r.stderr)
     expect = errs[0][len(f"tests/invalid/{name}.yaml"):]
     open(path, 'w', encoding='utf-8').write(f"# expect: {expect}\n" + text)
