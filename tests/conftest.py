@@ -90,7 +90,7 @@ def docs_site(tmp_path_factory):
 
     from labdocs.lab import docs_site as lab_site
     from labdocs.model.loader import load
-    from labdocs.render.views import DOCS_SITE_DIR
+    from labdocs.render.views import DOCS_SITE_UNIT
 
     d = load().docs_site
     if d is None:
@@ -98,7 +98,7 @@ def docs_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("docs-site-root")
     built = run(["make", "publish-site", f"SITE_ROOT={root}", f"VENV={BIN.parent}"], timeout=900)
     assert built.returncode == 0, built.stdout + built.stderr
-    unit = (ROOT / DOCS_SITE_DIR / f"{d.unit}.service").read_text()
+    unit = (ROOT / DOCS_SITE_UNIT).read_text()
     state = ROOT / ".lab" / "docs-site"
     with lab_site.running(unit, d.site_root, root, d.host, d.port, state / "hosts", state / "server.log") as url:
         yield SimpleNamespace(url=url, host=d.host, address=lab_site.ADDRESS, port=d.port, root=root,

@@ -313,6 +313,9 @@ def ci_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str,
 
 DOCS_SITE_KEY = "docs-site"        # the docs host's name in fence headers: {on=docs-site}
 DOCS_SITE_DIR = "docs-site"        # its generated files
+# The unit file's path is fixed, as its template's is: a name from data (docs_site.unit) must not change the
+# set of generated files (tests/test_hostile_values.py); the unit is installed under its name from data.
+DOCS_SITE_UNIT = f"{DOCS_SITE_DIR}/unit.service"
 
 
 def docs_site_serve_argv(data: LabData) -> list[str]:
@@ -335,10 +338,9 @@ def docs_site_outputs(env: jinja2.Environment, data: LabData, source: str) -> di
              (f"{DOCS_SITE_DIR}/.nav.yml", "docs-site/.nav.yml.j2", "hash")]
     ctx = {"lab": data, "d": d}
     if d is not None:
-        unit_path = f"{DOCS_SITE_DIR}/{d.unit}.service"
-        files.insert(0, (unit_path, "docs-site/unit.service.j2", "hash"))
+        files.insert(0, (DOCS_SITE_UNIT, "docs-site/unit.service.j2", "hash"))
         ctx.update(key=DOCS_SITE_KEY, site_url=docs_site_url(data), unit_file=f"{d.unit}.service",
-                   unit_path=unit_path, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
+                   unit_path=DOCS_SITE_UNIT, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
     out = {}
     for name, template, kind in files:
         ctx["marker"] = marker(source, f"templates/{template}", kind)
