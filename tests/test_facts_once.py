@@ -95,7 +95,7 @@ def test_probe_settings_take_their_values_from_the_data():
 
 
 def test_derived_keys_are_not_declared_in_any_data_file():
-    """model.id and tool_calling.format are computed at load; the loader refuses them (tests/invalid has a
+    """model.id and tool_calling.format are computed at load; the loader refuses them (tests/invalid_cases.py has a
     case each), and no data file the project ships declares them."""
     from labdocs.model.loader import load
     from labdocs.model.schema import Model, ToolCalling
