@@ -25,17 +25,11 @@ from labdocs.model.rules import version_of
 from labdocs.model.schema import FORGES, LabData, System
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
-from labdocs.observed.status import CHARTS, STATUS_MODULE
+from labdocs.observed.status import CHARTS, STATUS_MODULE, observed_rows
 from labdocs.observed.status import outputs as status_outputs
 from labdocs.render import marker as render_marker
 
 TEMPLATES = ROOT / "templates"
-
-
-def _decode_speed(check: dict) -> str | None:
-    """A probe's decode speed alone ('42 tok/s', with its share of the ceiling when compared);
-    its summary also carries TTFT, which the Status table shows in a column of its own."""
-    return describe_speed(check.get("decode_tokens_per_s"), check.get("measured_pct_of_ceiling"))
 
 
 def _yaml_scalar(value: object) -> str:
@@ -83,7 +77,6 @@ def environment() -> jinja2.Environment:
     env.filters["comment"] = _comment
     env.filters["attribute"] = attribute
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
-    env.filters["decode_speed"] = _decode_speed
     return env
 
 
@@ -278,6 +271,7 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
     for path, template in (("STATUS.md", "STATUS.md.j2"), ("systems/README.md", "systems/README.md.j2"),
                            ("systems/.nav.yml", "systems/.nav.yml.j2")):
         ctx = {"lab": data, "views": views, "source": source, "status": status, "charts": CHARTS,
+               "observed_rows": observed_rows(data, status),
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
