@@ -185,6 +185,9 @@ def test_a_probe_error_is_drift_decided_with_the_rest():
     assert rec.verdict == "drift" and [d.kind for d in rec.drift] == ["check_failed"]
     down = decide(SystemRecord.model_validate({"system": "stella", "checks": {"health": {"down": True}}}))
     assert (down.verdict, down.down_reason, down.drift) == ("down", "no answer", [])
+    down.probe_error = "KeyError: 'x'"
+    assert [(d.kind, d.message) for d in decide(down).drift] == [("check_failed", "probe error: KeyError: 'x'")]
+    assert down.verdict == "down"
 
 
 # --- speed: ceiling and tolerances (pure functions, no timing) --------------------------------------
