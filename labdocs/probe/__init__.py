@@ -9,5 +9,6 @@ run.py       probe_system (async), probe_all, probe_all_async, Settings.from_dat
 verdict.py   DRIFT_KINDS, exit_code(records) -> 0 | 1
 labdocs.observed.store   write_status / load_status, append_history / load_history (data/status*.json*)
 labdocs.observed.chart   svg_history(history, metric)
+labdocs.observed.records the records the probe writes and STATUS reads: SystemRecord, Status, HistoryLine
 labdocs.model.ceiling    bandwidth_ceiling(data, system), describe_speed
 """
