@@ -73,8 +73,9 @@ def serve_flags(system) -> list[str]:
     return flags
 
 
-def serve_argv(system) -> list[str]:
-    """The command the compose file runs (and the QUICKSTART prints)."""
+def serve_argv(system, models_root: str | None = None) -> list[str]:
+    """The command the compose file runs (and the QUICKSTART prints); the model id is its path in the
+    container, so models_root is not needed."""
     return ["vllm", "serve", system.model.id, *serve_flags(system)]
 
 
@@ -132,6 +133,12 @@ def reserved_flag(flag: str) -> str | None:
 # there is published. vLLM and the hub read them from the host's environment instead.
 SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (not --long-prefill-token-threshold)
 SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
+
+
+def expected_model_id(data, system) -> str:
+    """vLLM reports the served path: the snapshot's folder in the container."""
+    org, name = system.model.repo.split("/", 1)
+    return f"{data.infrastructure.nfs.container_path}/models--{org}--{name}/snapshots/{system.model.snapshot}"
 
 
 def version_of(data, system):

@@ -254,10 +254,22 @@ class ModelFiles(Strict):
     source: Identifier = Field(description="a key of sources:")
 
 
+def _model_id(value: str) -> str:
+    """A served path (vLLM: /models/models--ORG--NAME/snapshots/SHA) or a name (llama.cpp's --alias)."""
+    return CHECKS["absolute_path" if value.startswith("/") else "option"](value)
+
+
+ModelId = Annotated[str, AfterValidator(_model_id)]
+
+
 class Model(Strict):
-    repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME")
+    repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME (a GGUF repo for llama.cpp)")
     snapshot: Sha = Field(description="the snapshot commit sha under models--ORG--NAME/snapshots/")
-    id: AbsPath = Field(description="the model id vLLM reports: CONTAINER_PATH/models--ORG--NAME/snapshots/SHA")
+    id: ModelId = Field(description="the model id the server reports: for vLLM CONTAINER_PATH/models--ORG--NAME/snapshots/SHA, "
+                                 "for llama.cpp the --alias, e.g. gpt-oss-120b")
+    gguf: list[Word] | None = Field(
+        default=None, min_length=1,
+        description="llama.cpp: the snapshot's GGUF file(s) llama-server loads, a split GGUF's shards in order")
     family: Identifier = Field(description="a key of model_families:, e.g. gpt-oss or qwen3-coder-moe")
     params_b: Positive = Field(description="total parameters, billions")
     active_params_b: Positive = Field(description="parameters active per token, billions")
@@ -276,7 +288,8 @@ class Speed(Strict):
 
 class ToolCalling(Strict):
     format: ToolFormat = Field(description="what a client sees: openai (tool_calls), hermes or qwen3-xml (text in content)")
-    parser: Word = Field(description="vLLM --tool-call-parser value, e.g. hermes or qwen3_coder")
+    parser: Word | None = Field(default=None, description="vLLM --tool-call-parser value, e.g. hermes or qwen3_coder "
+                                                      "(vllm; llama.cpp parses calls in the chat template, --jinja)")
     auto_tool_choice: bool = True
 
 
@@ -338,6 +351,17 @@ def _check_arg(value: object) -> object:
 ServeArgValue = Annotated[object, AfterValidator(_check_arg)]
 
 
+def _check_llamacpp_arg(value: object) -> object:
+    """A llama-server flag's value: as for vLLM, except that on/off are words llama-server's own flags take
+    (`--flash-attn on`); whether a flag takes a value at all is checked against its flag list."""
+    if isinstance(value, str) and value.lower() in ("on", "off"):
+        return value
+    return _check_arg(value)
+
+
+LlamaArgValue = Annotated[object, AfterValidator(_check_llamacpp_arg)]
+
+
 class Worker(Strict):
     """A Ray worker node. It runs what the head runs; a worker may restate a shared value (as its own
     inventory records it), and validation refuses one that differs from the head's."""
@@ -371,6 +395,20 @@ class Cluster(Strict):
     source: Identifier = Field(description="a key of sources: the multi-node procedure the generated files follow")
 
 
+class LlamaCpp(Strict):
+    """How a llama.cpp system runs llama-server under systemd (the lab's units, February 2026)."""
+
+    source_dir: AbsPath = Field(description="where llama.cpp is cloned and built on the host (CUDA, sm_121); the unit "
+                                            "runs its build/bin/llama-server, e.g. /home/llm-agent/llama.cpp")
+    args: dict[FlagName, LlamaArgValue] = Field(
+        default_factory=dict, description="llama-server flags (long names without '--'), checked against the "
+                                          "pinned build's own list (labdocs/engines/llamacpp_flags.json)")
+    restart_sec: Count = Field(default=10, description="systemd RestartSec: seconds between restarts after a failure")
+
+
+ENGINE_SERVICE = {"vllm": "docker-compose", "llama.cpp": "systemd"}   # the service manager each engine runs under
+
+
 class System(Strict):
     name: Text
     role: Text
@@ -384,8 +422,12 @@ class System(Strict):
     speed: Speed
     tool_calling: ToolCalling
     reasoning: Reasoning | None = None
-    image: Identifier = Field(description="a key of images:")
-    container_name: ContainerName
+    engine: Literal["vllm", "llama.cpp"] = Field(default="vllm", description="what serves the model")
+    service_manager: Literal["docker-compose", "systemd"] | None = Field(
+        default=None, description="what runs the server: docker-compose for vllm, systemd for llama.cpp (the default)")
+    image: Identifier | None = Field(default=None, description="a key of images: (vllm)")
+    container_name: ContainerName | None = Field(default=None, description="the container's name (vllm)")
+    llamacpp: LlamaCpp | None = Field(default=None, description="llama-server's binary and flags (llama.cpp)")
     gpus: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="how many GPUs the container reserves (count:); all if absent")
     service_dir: HomePath = Field(description="where docker-compose.yml lives on the host")
@@ -413,6 +455,8 @@ class KnownIssue(Strict):
     id: Identifier
     title: Text
     systems: list[Identifier]
+    engine: Literal["vllm", "llama.cpp"] | None = Field(
+        default=None, description="the engine it concerns: shown only on the pages of those systems that run it")
     symptom: Text
     cause: Text
     fix: Text
