@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from labdocs.model.schema import LabData
 from labdocs.engines import engine_of

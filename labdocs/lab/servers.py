@@ -483,5 +483,5 @@ def _running_lab(specs: list[ServerSpec], root: Path, startup_timeout: float,
             signal.signal(sig, handler)
 
 
-def _raise_exit(signum, frame):  # noqa: ARG001
+def _raise_exit(signum, frame):
     raise SystemExit(128 + signum)

@@ -412,7 +412,7 @@ def harmony_status() -> str | None:
 
         oh.load_harmony_encoding(oh.HarmonyEncodingName.HARMONY_GPT_OSS)
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "no harmony"
+    except Exception as exc:  # any failure means "no harmony"
         return f"{type(exc).__name__}: {exc}"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from labdocs.model.cluster import SHARED, declared_gpus, port_of

@@ -510,7 +510,8 @@ class DocsSite(Strict):
     port: Port = Field(description="the port it serves on, e.g. 80")
     ssh: Ssh
     site_root: AbsPath = Field(description="where releases/ and the served `site` link live, e.g. /srv/labdocs")
-    unit: Identifier = Field(description="the systemd unit's name, e.g. labdocs-site")
+    unit: Identifier = Field(description="the systemd unit's name, e.g. labdocs-site: docs-site/unit.service is "
+                             "installed as <unit>.service")
     python: Program = Field(description="the host's Python 3 (its http.server serves the files), e.g. /usr/bin/python3")
 
 

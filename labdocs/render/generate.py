@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labdocs.model.loader import load
-from labdocs.paths import DEFAULT_DATA, ROOT, write_atomic
+from labdocs.paths import DEFAULT_DATA, ROOT
 from labdocs.render.views import render_all, source_name
 from labdocs.model.schema import FORGES, LabData
 

@@ -24,17 +24,11 @@ from labdocs.model.rules import version_of
 from labdocs.model.schema import ENGINE_SERVICE, FORGES, LabData, System
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
-from labdocs.observed.status import CHARTS
+from labdocs.observed.status import CHARTS, observed_rows
 from labdocs.observed.status import outputs as status_outputs
 
 TEMPLATES = ROOT / "templates"
 GENERATOR = "make generate"
-
-
-def _decode_speed(check: dict) -> str | None:
-    """A probe's decode speed alone ('42 tok/s', with its share of the ceiling when compared);
-    its summary also carries TTFT, which the Status table shows in a column of its own."""
-    return describe_speed(check.get("decode_tokens_per_s"), check.get("measured_pct_of_ceiling"))
 
 
 def _yaml_scalar(value: object) -> str:
@@ -77,7 +71,6 @@ def environment() -> jinja2.Environment:
     env.filters["comment"] = _comment
     env.filters["attribute"] = attribute
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
-    env.filters["decode_speed"] = _decode_speed
     return env
 
 
@@ -293,6 +286,7 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
     for path, template in (("STATUS.md", "STATUS.md.j2"), ("systems/README.md", "systems/README.md.j2"),
                            ("systems/.nav.yml", "systems/.nav.yml.j2")):
         ctx = {"lab": data, "views": views, "source": source, "status": status, "charts": CHARTS,
+               "observed_rows": observed_rows(data, status),
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
@@ -328,6 +322,9 @@ def ci_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str,
 
 DOCS_SITE_KEY = "docs-site"        # the docs host's name in fence headers: {on=docs-site}
 DOCS_SITE_DIR = "docs-site"        # its generated files
+# The unit file's path is fixed, as its template's is: a name from data (docs_site.unit) must not change the
+# set of generated files (tests/test_hostile_values.py); the unit is installed under its name from data.
+DOCS_SITE_UNIT = f"{DOCS_SITE_DIR}/unit.service"
 
 
 def docs_site_serve_argv(data: LabData) -> list[str]:
@@ -350,10 +347,9 @@ def docs_site_outputs(env: jinja2.Environment, data: LabData, source: str) -> di
              (f"{DOCS_SITE_DIR}/.nav.yml", "docs-site/.nav.yml.j2", "hash")]
     ctx = {"lab": data, "d": d}
     if d is not None:
-        unit_path = f"{DOCS_SITE_DIR}/{d.unit}.service"
-        files.insert(0, (unit_path, "docs-site/unit.service.j2", "hash"))
+        files.insert(0, (DOCS_SITE_UNIT, "docs-site/unit.service.j2", "hash"))
         ctx.update(key=DOCS_SITE_KEY, site_url=docs_site_url(data), unit_file=f"{d.unit}.service",
-                   unit_path=unit_path, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
+                   unit_path=DOCS_SITE_UNIT, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
     out = {}
     for name, template, kind in files:
         ctx["marker"] = marker(source, f"templates/{template}", kind)
