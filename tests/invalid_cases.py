@@ -131,6 +131,10 @@ CASES = [
     Case("comment-newline-adds-yaml", [drop(S + "load.source"), add(S + "load", r'estimate: "notes\nentrypoint: [sh, -c, reboot]"')],
          f"{S}load.estimate: 'notes\\nentrypoint: [sh, -c, reboot]' {ONE_LINE}"),
     # vLLM flags: only what the system's vLLM reads, as the generator would pass it, never a secret
+    Case("engine-field-of-another-engine", [add("systems.stella", "llamacpp: {source_dir: /home/llm-agent/llama.cpp}")],
+         f"{S}llamacpp: llamacpp (llama-server's binary and flags) is for llama.cpp systems, not vllm"),
+    Case("service-manager-of-another-engine", [add("systems.stella", "service_manager: systemd")],
+         f"{S}service_manager: vllm runs under docker-compose here, not systemd"),
     Case("reserved-flag", [add(FLAGS, "max-model-len: 32768")],
          f"{FLAGS}.max-model-len: --max-model-len is generated, not set here"),
     Case("flag-abbreviation", [add(FLAGS, "max-model: 4096")],

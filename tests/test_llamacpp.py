@@ -221,9 +221,14 @@ def test_rollback_installs_the_last_good_unit_with_its_model():
 def test_the_flag_list_is_the_pinned_builds():
     facts = llamacpp.facts()
     assert facts["llama_cpp_python"] == llamacpp_build.PIN
-    assert len(facts["flags"]) > 300, len(facts["flags"])
-    for name in ("--ctx-size", "--alias", "--jinja", "--n-gpu-layers", "--metrics", "--host", "--port"):
-        assert name in facts["flags"], name
+    assert len(facts["flags"]) > 200 and sum(len(f["names"]) for f in facts["flags"].values()) > 400
+    for name in ("--ctx-size", "--alias", "--jinja", "--n-gpu-layers", "--metrics", "--host", "--port", "-ngl"):
+        assert llamacpp.canonical(name), name
+    assert llamacpp.canonical("--n-gpu-layers") == llamacpp.canonical("-ngl") == "--gpu-layers"
+    for name in [*llamacpp.GPU_ONLY_FLAGS, *llamacpp.LAB_SET_FLAGS]:
+        assert f"--{name}" in facts["flags"], name
+    for name in [*llamacpp.RESERVED_FLAGS, *llamacpp.SECRET_FLAGS]:
+        assert llamacpp.canonical(name), name
     assert "-c" in facts["flags"]["--ctx-size"]["names"] and facts["flags"]["--jinja"]["value"] is None
 
 
@@ -243,7 +248,7 @@ ARGS = "        metrics: true                   # /metrics, which `make status` 
 
 @pytest.mark.parametrize("new, key, says", [
     ("        n-gpu-layer: 99\n", "n-gpu-layer", "did you mean n-gpu-layers"),
-    ("        ngl: 99\n", "ngl", "write it out in full: n-gpu-layers"),
+    ("        ngl: 99\n", "ngl", "write it out in full: gpu-layers or n-gpu-layers"),
     ("        ctx-size: 4096\n", "ctx-size", "set context_length instead"),
     ("        api-key: abc\n", "api-key", "would write a secret"),
     ("        jinja: false\n", "jinja", "is generated, not set here"),

@@ -40,6 +40,7 @@ FLAGS_FILE = Path(__file__).with_name("llamacpp_flags.json")
 # Flags the generator sets from dedicated fields; setting them in llamacpp.args would say a fact twice.
 RESERVED_FLAGS = {
     "--model": "model.gguf (the first file)", "--alias": "model.id", "--host": "(always 0.0.0.0)",
+    "--hf-repo": "model.repo and model.gguf (llama-server reads the share, it downloads nothing)",
     "--port": "port", "--ctx-size": "context_length", "--jinja": "(always on: the model's own chat template)",
     "--no-jinja": "(the model's own chat template is always on)",
 }
@@ -142,13 +143,15 @@ def expected_model_id(data, system) -> str | None:
 
 # --- validation of a system's serving data ----------------------------------------------------------
 
+def _long_names(canon: str) -> list[str]:
+    return [n[2:] for n in facts()["flags"][canon]["names"] if n.startswith("--")]
+
+
 def _did_you_mean(flag: str) -> str:
-    spellings = list(_canonical())
-    close = difflib.get_close_matches(flag, spellings, n=3, cutoff=0.6)
-    long = [canonical(c) for c in close]
-    shown = ", ".join(dict.fromkeys(c[2:] for c in long))
+    spellings = [n for n in _canonical() if n.startswith("--")]
+    close = [c[2:] for c in difflib.get_close_matches(flag, spellings, n=3, cutoff=0.6)]
     pin = facts()["llama_cpp_python"]
-    return (f"did you mean {shown}? " if shown else "") + \
+    return (f"did you mean {' or '.join(close)}? " if close else "") + \
         f"(llama-server of llama-cpp-python {pin}: labdocs/engines/llamacpp_flags.json)"
 
 
@@ -161,7 +164,7 @@ def _args(key: str, s) -> Iterator[Problem]:
             short = canonical(f"-{name}")
             if short:
                 yield loc, f"{flag} is not a flag of llama-server; -{name} is the short form of {short}", \
-                    f"write it out in full: {short[2:]}"
+                    f"write it out in full: {' or '.join(_long_names(short))}"
             else:
                 yield loc, f"{flag} is not a flag of llama-server", _did_you_mean(flag)
         elif canon in RESERVED_FLAGS or canonical(flag) in RESERVED_FLAGS:
@@ -235,13 +238,12 @@ def reasoning_text(message: Mapping) -> str:
 
 
 # --- the CPU lab -------------------------------------------------------------------------------------
-GPU_ONLY_FLAGS = {
-    "n-gpu-layers": "offloads layers to the GPU; the CPU lab has none",
+GPU_ONLY_FLAGS = {       # canonical names (llamacpp_flags.json), without '--'
+    "gpu-layers": "offloads layers to the GPU; the CPU lab has none",
     "flash-attn": "the CPU build's attention is the plain one",
     "split-mode": "splits the model over GPUs",
     "main-gpu": "picks a GPU",
     "tensor-split": "splits the model over GPUs",
-    "no-mmap": "the tiny model is read either way",
-    "mlock": "pinning memory needs privileges the lab does not have",
+    "device": "names a GPU",
 }
 LAB_SET_FLAGS = {"model", "alias", "host", "port", "ctx-size", "jinja"}

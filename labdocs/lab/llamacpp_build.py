@@ -69,8 +69,13 @@ class BuildError(Exception):
         super().__init__(f"{message}\n  hint: {hint}")
 
 
+# Files a unity build must compile on their own (set through CMake's project include, no edit of the sources).
+UNITY_EXCLUSIONS = Path(__file__).with_name("llamacpp_unity.cmake")
+
+
 def build_key(options: dict[str, str] = BUILD_OPTIONS) -> str:
-    return hashlib.sha256(json.dumps([PIN, options], sort_keys=True).encode()).hexdigest()[:12]
+    """What the binary depends on: the pin, the options and the unity exclusions file."""
+    return hashlib.sha256(json.dumps([PIN, options, UNITY_EXCLUSIONS.read_text()], sort_keys=True).encode()).hexdigest()[:12]
 
 
 def cache_dir(options: dict[str, str] = BUILD_OPTIONS) -> Path:
@@ -157,6 +162,8 @@ def build(jobs: int = 2, options: dict[str, str] = BUILD_OPTIONS) -> dict:
             shutil.rmtree(work, ignore_errors=True)
             cmake = ["cmake", "-S", str(tree), "-B", str(work), "-G", "Ninja",
                      *(f"-D{k}={v}" for k, v in options.items())]
+            if options.get("CMAKE_UNITY_BUILD") == "ON":
+                cmake.append(f"-DCMAKE_PROJECT_INCLUDE={UNITY_EXCLUSIONS}")
             t_configure = time.monotonic()
             _run(cmake, "cmake (configure)")
             t_build = time.monotonic()
@@ -188,7 +195,7 @@ def parse_help(text: str) -> dict[str, dict]:
     starts at column 0 with its spellings (`-c, --ctx-size N`), then the value it takes, if any."""
     flags = {}
     for line in text.splitlines():
-        if not line.startswith("-"):
+        if not line.startswith("-") or line.startswith("-----"):    # (section headers: ----- common params -----)
             continue
         m = _OPTION.match(line)
         if not m:
@@ -210,7 +217,13 @@ def facts(path: Path) -> dict:
 
 
 def write_facts(path: Path) -> Path:
-    text = json.dumps(facts(path), indent=1, sort_keys=False) + "\n"
+    """One option a line, so a new build's changes read as a short diff."""
+    found = facts(path)
+    head = {k: v for k, v in found.items() if k != "flags"}
+    lines = [f" {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    rows = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in found["flags"].items()]
+    text = "{\n" + "\n".join(lines) + '\n "flags": {\n' + ",\n".join(rows) + "\n }\n}\n"
+    assert json.loads(text) == found
     tmp = llamacpp.FLAGS_FILE.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, llamacpp.FLAGS_FILE)

@@ -172,8 +172,8 @@ def _engine_fields(key: str, s) -> Iterator[Problem]:
                 f"drop it, or set engine: {engine}"
     for path in REQUIRED[s.engine]:
         if _field(s, path) is None:
-            yield base + path, f"a {s.engine} system needs {'.'.join(path)}", \
-                f"see data/examples/ for a {s.engine} system"
+            yield base + path, f"missing required key {path[-1]!r}", \
+                f"a {s.engine} system needs {'.'.join(path)} ({ENGINE_FIELDS[path][1]}); see data/examples/ for one"
     want = ENGINE_SERVICE[s.engine]
     if s.service_manager not in (None, want):
         yield base + ("service_manager",), f"{s.engine} runs under {want} here, not {s.service_manager}", \
