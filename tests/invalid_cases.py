@@ -65,14 +65,17 @@ CASES = [
          f"{S}ssh.alias: ssh alias 'pegasus-llm' is already used by systems.pegasus.ssh.alias"),
     Case("duplicate-issue-id", [set_("known_issues[1].id", "marlin-hang")],
          "known_issues[1].id: id 'marlin-hang' is already used by known_issues[0].id"),
-    Case("parser-format-mismatch", [set_(S + "tool_calling.format", "hermes")],
-         f"{S}tool_calling.format: 'hermes' is not what clients get: parser 'hermes' on a qwen3-coder-moe model "
-         "gives 'qwen3-xml'"),
+    # Derived keys (schema DERIVED): declaring one, even with the value it would get, is refused.
+    Case("tool-format-declared", [add(S + "tool_calling", "format: qwen3-xml")],
+         f"{S}tool_calling.format: 'format' is derived, not declared: what a client sees for a tool call (openai: "
+         "tool_calls; hermes or qwen3-xml: text in content), from tool_calling.parser and the model family's "
+         "tool_format"),
     Case("parser-missing-in-version", [set_(S + "tool_calling.parser", "qwen3_json")],
          f"{S}tool_calling.parser: vLLM 0.11.1 (image nvidia-vllm) has no tool-call parser 'qwen3_json'"),
-    Case("model-id-mismatch", [set_(S + "model.snapshot", "deadbeef" * 5)],
-         f"{S}model.id: '/models/models--Qwen--Qwen3-Coder-30B-A3B-Instruct/snapshots/{SNAPSHOT}' does not match "
-         "model.repo and model.snapshot", at=S + "model.id"),
+    Case("model-id-declared", [add(S + "model", f"id: /models/models--Qwen--Qwen3-Coder-30B-A3B-Instruct/snapshots/{SNAPSHOT}")],
+         f"{S}model.id: 'id' is derived, not declared: the model id the server reports: vLLM's is the served "
+         "folder ROOT/models--ORG--NAME/snapshots/SHA (ROOT: infrastructure.nfs.container_path; ORG/NAME: "
+         "model.repo; SHA: model.snapshot), llama.cpp's its --alias (llamacpp.alias)"),
     Case("snapshot-read-as-number", [set_(S + "model.snapshot", "1234567890" * 4)],
          f"{S}model.snapshot: expected text, got {'1234567890' * 4}"),
     Case("active-params-exceed-total", [set_(S + "model.active_params_b", "33")],
@@ -131,7 +134,7 @@ CASES = [
     Case("comment-newline-adds-yaml", [drop(S + "load.source"), add(S + "load", r'estimate: "notes\nentrypoint: [sh, -c, reboot]"')],
          f"{S}load.estimate: 'notes\\nentrypoint: [sh, -c, reboot]' {ONE_LINE}"),
     # vLLM flags: only what the system's vLLM reads, as the generator would pass it, never a secret
-    Case("engine-field-of-another-engine", [add("systems.stella", "llamacpp: {source_dir: /home/llm-agent/llama.cpp}")],
+    Case("engine-field-of-another-engine", [add("systems.stella", "llamacpp: {alias: qwen, source_dir: /home/llm-agent/llama.cpp}")],
          f"{S}llamacpp: llamacpp (llama-server's binary and flags) is for llama.cpp systems, not vllm"),
     Case("service-manager-of-another-engine", [add("systems.stella", "service_manager: systemd")],
          f"{S}service_manager: vllm runs under docker-compose here, not systemd"),

@@ -39,7 +39,7 @@ class Engine(Protocol):
     def reasoning_text(self, message: Mapping) -> str: ...
     def gpu_memory_utilization(self, system) -> float: ...
     def version_of(self, data, system): ...   # the data's row for the engine version a system runs, or None
-    def expected_model_id(self, data, system) -> str | None: ...  # the id the server must report, if fixed
+    def model_id(self, system, served_path: str) -> str: ...  # the id the server reports (vLLM: the served path)
 
 
 INTERFACE = tuple(name for name in (*Engine.__annotations__, *vars(Engine)) if not name.startswith("_"))

@@ -39,14 +39,11 @@ FLAGS_FILE = Path(__file__).with_name("llamacpp_flags.json")
 
 # Flags the generator sets from dedicated fields; setting them in llamacpp.args would say a fact twice.
 RESERVED_FLAGS = {
-    "--model": "model.gguf (the first file)", "--alias": "model.id", "--host": "(always 0.0.0.0)",
+    "--model": "model.gguf (the first file)", "--alias": "llamacpp.alias", "--host": "(always 0.0.0.0)",
     "--hf-repo": "model.repo and model.gguf (llama-server reads the share, it downloads nothing)",
     "--port": "port", "--ctx-size": "context_length", "--jinja": "(always on: the model's own chat template)",
     "--no-jinja": "(the model's own chat template is always on)",
 }
-# Where each generated flag's value comes from, so a problem with it is reported at its key.
-FLAG_KEYS = {"--model": ("model", "gguf"), "--alias": ("model", "id"), "--port": ("port",),
-             "--ctx-size": ("context_length",), "--host": ("port",), "--jinja": ("llamacpp",)}
 # Flags that carry a secret or read one from a file on the command line of a published unit.
 SECRET_FLAGS = {"--api-key", "--api-key-file", "--hf-token", "--ssl-key-file"}
 SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
@@ -137,8 +134,9 @@ def version_of(data, system):
     return None     # llama.cpp is pinned by its build (llamacpp_flags.json), not by a vllm_versions: row
 
 
-def expected_model_id(data, system) -> str | None:
-    return None     # any --alias: the served id is the one the data names
+def model_id(system, served_path: str) -> str:
+    """llama-server reports its --alias (llamacpp.alias) as the model id."""
+    return system.llamacpp.alias if system.llamacpp else ""   # (without the block: refused by problems())
 
 
 # --- validation of a system's serving data ----------------------------------------------------------

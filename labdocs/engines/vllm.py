@@ -135,10 +135,9 @@ SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (
 SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
 
 
-def expected_model_id(data, system) -> str:
-    """vLLM reports the served path: the snapshot's folder in the container."""
-    org, name = system.model.repo.split("/", 1)
-    return f"{data.infrastructure.nfs.container_path}/models--{org}--{name}/snapshots/{system.model.snapshot}"
+def model_id(system, served_path: str) -> str:
+    """vLLM reports the folder it serves (the snapshot's, in the container) as the model id."""
+    return served_path
 
 
 def version_of(data, system):

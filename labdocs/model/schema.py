@@ -1,19 +1,22 @@
 """The shape of data/systems.yaml: Pydantic models that refuse unknown keys.
 
 Field descriptions double as the hints shown when a key is missing. Rules that involve more than one
-field (uniqueness, parser vs format, model id vs repo) live in rules.py so each error can name its key.
+field (uniqueness, references, parser vs vLLM version) live in rules.py so each error can name its key.
+Keys that other keys determine are derived, not declared (DERIVED, LabData._derive).
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
+from labdocs.engines import engine_of
 from labdocs.engines.vllm import REASONING_FIELDS
+from labdocs.model import hf_cache
 from labdocs.model.safe import (
     CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
     IPv4, NpmPackage, Program, SecretName, Sha, Text, Url, Word,
@@ -254,19 +257,15 @@ class ModelFiles(Strict):
     source: Identifier = Field(description="a key of sources:")
 
 
-def _model_id(value: str) -> str:
-    """A served path (vLLM: /models/models--ORG--NAME/snapshots/SHA) or a name (llama.cpp's --alias)."""
-    return CHECKS["absolute_path" if value.startswith("/") else "option"](value)
-
-
-ModelId = Annotated[str, AfterValidator(_model_id)]
-
-
 class Model(Strict):
+    # Keys the data must not declare: LabData derives them (the error says so and how).
+    DERIVED: ClassVar[dict[str, str]] = {
+        "id": f"the model id the server reports: vLLM's is the served folder {hf_cache.LAYOUT} (ROOT: "
+              "infrastructure.nfs.container_path; ORG/NAME: model.repo; SHA: model.snapshot), llama.cpp's its "
+              "--alias (llamacpp.alias)"}
+
     repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME (a GGUF repo for llama.cpp)")
-    snapshot: Sha = Field(description="the snapshot commit sha under models--ORG--NAME/snapshots/")
-    id: ModelId = Field(description="the model id the server reports: for vLLM CONTAINER_PATH/models--ORG--NAME/snapshots/SHA, "
-                                 "for llama.cpp the --alias, e.g. gpt-oss-120b")
+    snapshot: Sha = Field(description=f"the snapshot commit sha, SHA in {hf_cache.LAYOUT}")
     gguf: list[Word] | None = Field(
         default=None, min_length=1,
         description="llama.cpp: the snapshot's GGUF file(s) llama-server loads, a split GGUF's shards in order")
@@ -278,6 +277,12 @@ class Model(Strict):
     read_per_token: list[TensorGroup] | None = Field(
         default=None, description="the tensors one generated token reads, by precision; default: all active at quantization")
     files: ModelFiles | None = None
+    _id: str = PrivateAttr(default="")
+
+    @property
+    def id(self) -> str:
+        """Derived (LabData._derive): the model id the server reports (its engine's model_id)."""
+        return self._id
 
 
 class Speed(Strict):
@@ -287,10 +292,20 @@ class Speed(Strict):
 
 
 class ToolCalling(Strict):
-    format: ToolFormat = Field(description="what a client sees: openai (tool_calls), hermes or qwen3-xml (text in content)")
+    DERIVED: ClassVar[dict[str, str]] = {
+        "format": "what a client sees for a tool call (openai: tool_calls; hermes or qwen3-xml: text in content), "
+                  "from tool_calling.parser and the model family's tool_format"}
+
     parser: Word | None = Field(default=None, description="vLLM --tool-call-parser value, e.g. hermes or qwen3_coder "
-                                                      "(vllm; llama.cpp parses calls in the chat template, --jinja)")
+                                                      "(vllm; llama.cpp parses calls with the chat template, --jinja)")
     auto_tool_choice: bool = True
+    _format: ToolFormat | None = PrivateAttr(default=None)
+
+    @property
+    def format(self) -> ToolFormat | None:
+        """Derived (LabData._derive): openai when the parser reads the family's native format, else that
+        format, left as text in content. None only for an unknown family, which rules.check refuses."""
+        return self._format
 
 
 class Reasoning(Strict):
@@ -398,6 +413,7 @@ class Cluster(Strict):
 class LlamaCpp(Strict):
     """How a llama.cpp system runs llama-server under systemd (the lab's units, February 2026)."""
 
+    alias: Word = Field(description="--alias: the model id /v1/models reports and clients send, e.g. gpt-oss-120b")
     source_dir: AbsPath = Field(description="where llama.cpp is cloned and built on the host (CUDA, sm_121); the unit "
                                             "runs its build/bin/llama-server, e.g. /home/llm-agent/llama.cpp")
     args: dict[FlagName, LlamaArgValue] = Field(
@@ -531,3 +547,16 @@ class LabData(Strict):
     references: list[Reference] = Field(default_factory=list)
     ci: Ci | None = Field(default=None, description="the lab's CI workflows; none are generated without it")
     docs_site: DocsSite | None = Field(default=None, description="where the lab serves this site; nothing is generated without it")
+
+    @model_validator(mode="after")
+    def _derive(self) -> "LabData":
+        """Fill in the derived keys (the DERIVED of Model and ToolCalling): computed here, once, so no
+        data file can declare a value that disagrees. They are properties, not fields: model_dump leaves
+        them out, and a dump validates again."""
+        container = self.infrastructure.nfs.container_path
+        for system in self.systems.values():
+            model, tools = system.model, system.tool_calling
+            model._id = engine_of(system).model_id(system, hf_cache.snapshot_path(container, model.repo, model.snapshot))
+            family = self.model_families.get(model.family)
+            tools._format = engine_of(system).client_format(tools.parser, family) if family else None
+        return self

@@ -102,14 +102,14 @@ def system_badge(key: str, status: Status | None) -> str:
                      f"{key}: {verdict}, observed {when}")
 
 
-def outputs(data, root: Path = ROOT) -> tuple[dict[str, str], Status | None]:
-    """charts/*.svg for the generator, and the last live status for the STATUS template."""
+def outputs(data, root: Path = ROOT) -> tuple[dict[str, tuple[str, str]], Status | None]:
+    """charts/*.svg for the generator, {path: (the file it is drawn from, svg)} (the generator adds the
+    marker), and the last live status for the STATUS template."""
     status, history = observations(root)
-    files = {f"charts/badge-{key}.svg": MARK.format(STATUS_FILE) + system_badge(key, status)
-             for key in data.systems}
+    files = {f"charts/badge-{key}.svg": (STATUS_FILE, system_badge(key, status)) for key in data.systems}
     if history:
         for metric, title in CHARTS.items():
-            files[f"charts/{metric}.svg"] = MARK.format(HISTORY_FILE) + svg_history(history, metric, title=title)
+            files[f"charts/{metric}.svg"] = (HISTORY_FILE, svg_history(history, metric, title=title))
     return files, status
 
 
@@ -155,4 +155,4 @@ def observed_rows(data, status: Status | None) -> list[ObservedRow]:
     return [ObservedRow.of(key, system.name, systems.get(key)) for key, system in data.systems.items()]
 
 
-MARK = "<!-- DO NOT EDIT: generated from {} by `make generate` (labdocs/observed/status.py); `make status TARGET=live` records a probe. -->\n"
+STATUS_MODULE = "labdocs/observed/status.py"     # what renders the charts, as their marker names it

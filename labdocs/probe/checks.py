@@ -10,6 +10,7 @@ from __future__ import annotations
 import httpx
 
 from labdocs.engines import DEFAULT, ENGINES
+from labdocs.model import hf_cache
 from labdocs.observed.records import Evidence, HealthCheck, MetricsCheck, ModelsCheck, VersionCheck
 from labdocs.probe import metrics as metrics_mod
 from labdocs.probe.transport import Reply, fetch
@@ -171,8 +172,6 @@ def _n(value) -> str:
 
 
 def _short(model_id: str) -> str:
-    """/models/models--ORG--NAME/snapshots/SHA -> ORG/NAME@SHA[:7]"""
-    import re
-
-    m = re.search(r"models--([^/]+?)--([^/]+)/snapshots/([0-9a-f]{7})", model_id)
-    return f"{m.group(1)}/{m.group(2)}@{m.group(3)}" if m else model_id
+    """A served snapshot path (labdocs/model/hf_cache.py) -> ORG/NAME@SHA[:7]; any other id as it is."""
+    parsed = hf_cache.parse(model_id)
+    return f"{parsed[0]}@{parsed[1][:7]}" if parsed and len(parsed[1]) >= 7 else model_id

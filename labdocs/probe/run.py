@@ -36,11 +36,12 @@ class Settings:
     had to replace; the tool-format check then cannot conclude.
     """
 
-    timeout_s: float = 10.0
-    prompt: str = "Count from one to twenty, in words."
-    max_tokens: int = 64
-    decode_speed_drop_pct: float = 25.0
-    ttft_s: float = 5.0
+    # from the data's probe: block (no defaults here: the data file is where they are written)
+    timeout_s: float
+    prompt: str
+    max_tokens: int
+    decode_speed_drop_pct: float
+    ttft_s: float
     target: str = "live"
     compare_speed: bool = True
     check_tools: bool = True

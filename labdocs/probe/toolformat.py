@@ -3,7 +3,7 @@
 What a client sees for a tool call depends on two things: the text the model writes (its family's
 native format: Harmony for gpt-oss, Qwen3-XML for Qwen3-Coder, Hermes JSON for Qwen3) and whether
 the server's `--tool-call-parser` reads that text (then the client gets OpenAI `tool_calls`) or not
-(then the text stays in `content`). The data declares the result as `tool_calling.format`.
+(then the text stays in `content`). Loading the data derives the result, `tool_calling.format`.
 
 What can be observed on a real request, and what each observation is worth:
 

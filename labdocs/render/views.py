@@ -16,6 +16,7 @@ import jinja2
 
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
+from labdocs.model import hf_cache
 from labdocs.model.clients import opencode_config, opencode_provider
 from labdocs.model.cluster import node_env, port_of
 from labdocs.paths import ROOT
@@ -24,11 +25,11 @@ from labdocs.model.rules import version_of
 from labdocs.model.schema import ENGINE_SERVICE, FORGES, LabData, System
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
-from labdocs.observed.status import CHARTS, observed_rows
+from labdocs.observed.status import CHARTS, STATUS_MODULE, observed_rows
 from labdocs.observed.status import outputs as status_outputs
+from labdocs.render import marker as render_marker
 
 TEMPLATES = ROOT / "templates"
-GENERATOR = "make generate"
 
 
 def _yaml_scalar(value: object) -> str:
@@ -48,6 +49,11 @@ def _comment(value: object) -> str:
     return text
 
 
+def num(value: float) -> str:
+    """A figure as pages show it: 6.0 -> 6, 0.85 -> 0.85 (the `num` filter of templates and pages)."""
+    return f"{value:g}"
+
+
 def attribute(value: object) -> str:
     """Text inside a double-quoted Markdown title (admonitions, tabs): a '"' would end it."""
     return _comment(value).replace("&", "&amp;").replace('"', "&quot;")
@@ -65,7 +71,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["num"] = lambda v: f"{v:g}"  # 6.0 -> 6, 0.85 -> 0.85
+    env.filters["num"] = num
     env.filters["q"] = lambda v: shlex.quote(str(v))
     env.filters["yaml"] = _yaml_scalar
     env.filters["comment"] = _comment
@@ -75,8 +81,8 @@ def environment() -> jinja2.Environment:
 
 
 def marker(source: str, template: str, comment: str) -> str:
-    text = f"DO NOT EDIT: generated from {source} by `{GENERATOR}` (template {template})."
-    return f"<!-- {text} -->" if comment == "html" else f"# {text}"
+    """The do-not-edit marker of a file rendered from `template`."""
+    return render_marker.marker(source, f"template {template}", comment)
 
 
 @dataclass(frozen=True)
@@ -127,9 +133,8 @@ class SystemView:
         # tool_calling.parser: toolcalls: the plugin's package, beside the compose file on the host.
         self.plugin_mount = (f"./{PLUGIN_DIR}", PLUGIN_TARGET) if uses_plugin(system) else None
         self.issues = [i for i in data.known_issues if key in i.systems and i.engine in (None, system.engine)]
-        org, name = system.model.repo.split("/", 1)
-        self.repo_dir_name = f"models--{org}--{name}"
-        self.host_model_dir = f"{self.models_source}/{self.repo_dir_name}/snapshots/{system.model.snapshot}"
+        self.repo_dir_name = hf_cache.repo_dir(system.model.repo)
+        self.host_model_dir = hf_cache.snapshot_path(self.models_source, system.model.repo, system.model.snapshot)
         # The healthcheck waits twice the documented load time before failures count.
         self.start_period_minutes = math.ceil(system.load.minutes * 2)
         self.wait_seconds = self.start_period_minutes * 60
@@ -160,7 +165,7 @@ class SystemView:
         streaming, from the system's parser and its model family's own format (vLLM's behaviour)."""
         family = self.data.model_families[self.s.model.family]
         parser = self.s.tool_calling.parser
-        if engine_of(self.s).client_format(parser, family) == "openai":
+        if self.s.tool_calling.format == "openai":
             return {"plain": "`tool_calls`", "stream": "`tool_calls` deltas", "native": True}
         plain = f"{family.tool_format} text in `content` (`toolcalls.normalize_message` turns it into `tool_calls`)"
         if parser == "hermes" and family.tool_format == "qwen3-xml":
@@ -282,6 +287,9 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
     views = system_views(data)
     out = system_outputs(env, data, views, source)
     observed, status = status_outputs(data)
+    note = "`make status TARGET=live` records a probe."
+    observed = {path: render_marker.marker(origin, STATUS_MODULE, "html", note) + "\n" + svg
+                for path, (origin, svg) in observed.items()}
     out.update(observed)
     for path, template in (("STATUS.md", "STATUS.md.j2"), ("systems/README.md", "systems/README.md.j2"),
                            ("systems/.nav.yml", "systems/.nav.yml.j2")):
