@@ -156,6 +156,10 @@ class SystemView:
         pct = pct_of(documented, self.ceiling)
         self.documented_speed = describe_speed(documented, pct) or "not measured yet"
         self.documented_vs_ceiling = describe_speed(documented, pct, (self.ceiling or {}).get("tokens_per_s"))
+        if not self.documented_vs_ceiling:      # STATUS.md's Declared table: what bounds a speed not yet measured
+            self.documented_vs_ceiling = "not measured yet" + (
+                f" (ceiling: {num(self.ceiling['tokens_per_s'])} tok/s)" if self.ceiling else "")
+        self.context_tokens = f"{system.context_length:,}"
         self.head_script = self._head_script() if c else None
         self.ops = Procedure(data, self) if self.service_manager == "docker-compose" else SystemdProcedure(data, self)
 
