@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from labdocs.paths import ROOT
+# The repository without history, environments or build output, links kept as links (bench/synth.py;
+# bench/ is on pytest's pythonpath, pyproject.toml).
+from synth import copy_repo
 
 BIN = Path(sys.executable).parent
 
@@ -22,11 +25,6 @@ def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subpro
 
 def macros_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "labdocs.render", *args], cwd=cwd)
-
-
-# The repository without history, environments or build output, links kept as links (bench/synth.py;
-# bench/ is on pytest's pythonpath, pyproject.toml).
-from synth import copy_repo
 
 
 @pytest.fixture
@@ -60,6 +58,8 @@ def lab(request):
     for key, drops in dropped.items():
         for flag, why in drops:
             print(f"\nlab: {key}: dropped GPU-only flag {flag}: {why}")
+    for name, key, why in lab_specs.not_served(ROOT):
+        print(f"\nlab: {name}: {key} not served by the vLLM lab: {why}")
     for key, notes in lab_specs.differences_for_session(ROOT, request.config.getoption("system") or None).items():
         for note in notes:
             print(f"\nlab: {key}: {note}")
@@ -94,7 +94,7 @@ def docs_site(tmp_path_factory):
 
     from labdocs.lab import docs_site as lab_site
     from labdocs.model.loader import load
-    from labdocs.render.views import DOCS_SITE_DIR
+    from labdocs.render.views import DOCS_SITE_UNIT
 
     d = load().docs_site
     if d is None:
@@ -102,7 +102,7 @@ def docs_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("docs-site-root")
     built = run(["make", "publish-site", f"SITE_ROOT={root}", f"VENV={BIN.parent}"], timeout=900)
     assert built.returncode == 0, built.stdout + built.stderr
-    unit = (ROOT / DOCS_SITE_DIR / f"{d.unit}.service").read_text()
+    unit = (ROOT / DOCS_SITE_UNIT).read_text()
     state = ROOT / ".lab" / "docs-site"
     with lab_site.running(unit, d.site_root, root, d.host, d.port, state / "hosts", state / "server.log") as url:
         yield SimpleNamespace(url=url, host=d.host, address=lab_site.ADDRESS, port=d.port, root=root,

@@ -11,6 +11,8 @@ missing=()
 packages+=(docker.io openssh-server sudo iproute2)
 # The QUICKSTARTs run on those hosts (tests/test_host_procedure.py): rsync pre-stages a model on local disk.
 packages+=(rsync)
+# The lab's llama-server (labdocs/lab/llamacpp_build.py): built from source with cmake, ninja and g++.
+packages+=(cmake ninja-build g++)
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done

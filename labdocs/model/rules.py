@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from labdocs.model.cluster import SHARED, declared_gpus, port_of
 from labdocs.model.errors import key_path
-from labdocs.model.schema import LabData
+from labdocs.model.schema import ENGINE_SERVICE, LabData
 from labdocs.engines import engine_of
 
 Problem = tuple[tuple, str, str | None]
@@ -18,11 +17,6 @@ READ_PER_TOKEN_TOLERANCE = 0.02   # the groups may round; 2% off active_params_b
 def version_of(data: LabData, system):
     """The vllm_versions: row of the vLLM inside a system's image, or None."""
     return engine_of(system).version_of(data, system)
-
-
-def client_format(system, family) -> str:
-    """What a client sees for a system's tool calls (its engine's parser registry)."""
-    return engine_of(system).client_format(system.tool_calling.parser, family)
 
 
 def _provenance(data: LabData) -> Iterator[Problem]:
@@ -79,9 +73,6 @@ def _read_per_token(data: LabData, key: str, s) -> Iterator[Problem]:
         yield ("systems", key, "model", "read_per_token"), \
             f"the groups add up to {total:g}B, not active_params_b ({s.model.active_params_b:g}B)", \
             "list every tensor a token reads (experts, attention, router, lm_head), each once"
-def expected_model_id(data: LabData, repo: str, snapshot: str) -> str:
-    org, name = repo.split("/", 1)
-    return f"{data.infrastructure.nfs.container_path}/models--{org}--{name}/snapshots/{snapshot}"
 
 
 def _unique(items: Iterator[tuple[tuple, object]], what: str, owner: str = "system") -> Iterator[Problem]:
@@ -145,11 +136,51 @@ def _cluster(data: LabData, key: str, s) -> Iterator[Problem]:
         yield base + ("ray_port",), f"{c.ray_port} is also the API port", "Ray's default is 6379"
 
 
+# Fields that belong to one engine, and what they hold, for the message that refuses them on another.
+ENGINE_FIELDS = {
+    ("image",): ("vllm", "the docker image vLLM runs in"),
+    ("container_name",): ("vllm", "the container's name"),
+    ("vllm_args",): ("vllm", "vLLM's flags"),
+    ("cluster",): ("vllm", "a Ray cluster of several machines"),
+    ("log_mount",): ("vllm", "a bind mount of the container"),
+    ("gpus",): ("vllm", "the container's GPU reservation"),
+    ("tool_calling", "parser"): ("vllm", "vLLM's --tool-call-parser"),
+    ("llamacpp",): ("llama.cpp", "llama-server's binary and flags"),
+    ("model", "gguf"): ("llama.cpp", "the GGUF files llama-server loads"),
+}
+REQUIRED = {"vllm": [("image",), ("container_name",), ("tool_calling", "parser")], "llama.cpp": [("llamacpp",)]}
+
+
+def _field(s, path: tuple):
+    for name in path:
+        s = getattr(s, name, None)
+    return s
+
+
+def _engine_fields(key: str, s) -> Iterator[Problem]:
+    """A system sets the fields of its own engine and no other's; its service manager is the engine's."""
+    base = ("systems", key)
+    for path, (engine, what) in ENGINE_FIELDS.items():
+        value = _field(s, path)
+        if engine != s.engine and value not in (None, {}, []):
+            yield base + path, f"{'.'.join(path)} ({what}) is for {engine} systems, not {s.engine}", \
+                f"drop it, or set engine: {engine}"
+    for path in REQUIRED[s.engine]:
+        if _field(s, path) is None:
+            yield base + path, f"missing required key {path[-1]!r}", \
+                f"a {s.engine} system needs {'.'.join(path)} ({ENGINE_FIELDS[path][1]}); see data/examples/ for one"
+    want = ENGINE_SERVICE[s.engine]
+    if s.service_manager not in (None, want):
+        yield base + ("service_manager",), f"{s.engine} runs under {want} here, not {s.service_manager}", \
+            f"service_manager: {want} (or leave it out)"
+
+
 def check(data: LabData) -> Iterator[Problem]:
     systems = data.systems
     yield from _unique(_hosts(data), "host name", "system and node")
     yield from _unique(
-        ((("systems", k, "container_name"), s.container_name) for k, s in systems.items()), "container name")
+        ((("systems", k, "container_name"), s.container_name) for k, s in systems.items() if s.container_name),
+        "container name")
     yield from _unique(_aliases(data), "ssh alias", "system and node")
     yield from _unique(
         ((("systems", k, "port"), f"{s.host}:{s.port}") for k, s in systems.items()), "host address and port")
@@ -170,20 +201,9 @@ def check(data: LabData) -> Iterator[Problem]:
         if s.model.quantization not in data.quantizations:
             yield base + ("model", "quantization"), f"unknown quantization {s.model.quantization!r}", \
                 f"use one of: {', '.join(data.quantizations)}, or add it under quantizations:"
-        if s.image not in data.images:
+        if s.image is not None and s.image not in data.images:
             yield base + ("image",), f"unknown image {s.image!r}", f"use one of: {', '.join(data.images)}"
-        family = data.model_families.get(s.model.family)
-        if family and client_format(s, family) != s.tool_calling.format:
-            seen = client_format(s, family)
-            yield base + ("tool_calling", "format"), (
-                f"{s.tool_calling.format!r} is not what clients get: parser {s.tool_calling.parser!r} on a "
-                f"{s.model.family} model gives {seen!r}"), (
-                f"declare format: {seen}, or use a parser for {s.model.family}'s own format "
-                f"({', '.join(family.parsers)}) with format: openai")
-        want = expected_model_id(data, s.model.repo, s.model.snapshot)
-        if s.model.id != want:
-            yield base + ("model", "id"), f"{s.model.id!r} does not match model.repo and model.snapshot", \
-                f"vLLM reports the served path: {want}"
+        yield from _engine_fields(key, s)
         if s.cluster:
             yield from _cluster(data, key, s)
         yield from engine_of(s).problems(data, key, s)
@@ -219,8 +239,8 @@ def warnings(data: LabData) -> Iterator[Problem]:
     """Legal but worth a look: printed by the command line, shown on the known-issues page."""
     for key, s in data.systems.items():
         family = data.model_families.get(s.model.family)
-        if family and client_format(s, family) != "openai":
+        if family and s.tool_calling.format != "openai":
             yield ("systems", key, "tool_calling", "parser"), (
                 f"{s.tool_calling.parser!r} does not read {s.model.family}'s native tool-call format "
                 f"({family.tool_format}): clients get the calls as text in content"), \
-                f"vLLM's parser for it: --tool-call-parser {' or '.join(family.parsers)} (tool_calling.parser and format)"
+                f"vLLM's parser for it: --tool-call-parser {' or '.join(family.parsers)} (tool_calling.parser; the format follows)"

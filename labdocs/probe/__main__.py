@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from labdocs.observed.records import (HealthCheck, ModelsCheck, SpeedCheck, SystemRecord, ToolFormatCheck,
+                                      VersionCheck)
 from labdocs.paths import ROOT
 
 
@@ -51,46 +53,48 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _mark(name: str, rec: dict) -> str:
-    if name == "tool_format" and rec.get("status") == "inconclusive":
+def _mark(name: str, rec) -> str:
+    if name == "tool_format" and rec.status == "inconclusive":
         return "?"
-    return {True: "ok", False: "FAIL", None: "skip"}[rec.get("ok")]
+    return {True: "ok", False: "FAIL", None: "skip"}[rec.ok]
 
 
-def progress_line(key: str, name: str, rec: dict, width: int = 10) -> str:
-    return f"  {key:<{width}} {name:<12} {_mark(name, rec):<5} {rec.get('summary') or rec.get('error') or ''}"
+def progress_line(key: str, name: str, rec, width: int = 10) -> str:
+    return f"  {key:<{width}} {name:<12} {_mark(name, rec):<5} {rec.summary or rec.error or ''}"
 
 
-def table(records: list[dict]) -> str:
+def _row(r: SystemRecord) -> tuple:
+    c = r.checks
+    h, v, m = c.health or HealthCheck(), c.version or VersionCheck(), c.models or ModelsCheck()
+    s, t = c.speed or SpeedCheck(), c.tool_format or ToolFormatCheck()
+    health = (f"{h.latency_ms:.0f} ms" if h.ok else (h.error or "-"))
+    model = "-" if not m.served else ("ok" if m.id_match else "OTHER")
+    context = "-" if not m.max_model_len else (
+        f"{m.max_model_len}" + ("" if m.context_match is not False else " (!)"))
+    ttft = f"{s.ttft_s * 1000:.0f} ms" if s.ttft_s is not None else "-"
+    decode = "-"
+    if s.decode_tokens_per_s is not None:
+        decode = f"{s.decode_tokens_per_s:.0f} tok/s"
+        if s.measured_pct_of_ceiling is not None:
+            decode += f" ({s.measured_pct_of_ceiling:.0f}%)"
+    tools = t.status or ("skipped" if t.skipped else "-")
+    return (r.system, r.verdict, health[:28], v.version or "-", model, context, ttft, decode, tools)
+
+
+def table(records: list[SystemRecord]) -> str:
     rows = [("SYSTEM", "VERDICT", "HEALTH", "VERSION", "MODEL", "CONTEXT", "TTFT", "DECODE", "TOOLS")]
-    for r in records:
-        c = r["checks"]
-        h, v, m = c.get("health") or {}, c.get("version") or {}, c.get("models") or {}
-        s, t = c.get("speed") or {}, c.get("tool_format") or {}
-        health = (f"{h['latency_ms']:.0f} ms" if h.get("ok") else (h.get("error") or "-"))
-        model = "-" if not m.get("served") else ("ok" if m.get("id_match") else "OTHER")
-        context = "-" if not m.get("max_model_len") else (
-            f"{m['max_model_len']}" + ("" if m.get("context_match") is not False else " (!)"))
-        ttft = f"{s['ttft_s'] * 1000:.0f} ms" if s.get("ttft_s") is not None else "-"
-        decode = "-"
-        if s.get("decode_tokens_per_s") is not None:
-            decode = f"{s['decode_tokens_per_s']:.0f} tok/s"
-            if s.get("measured_pct_of_ceiling") is not None:
-                decode += f" ({s['measured_pct_of_ceiling']:.0f}%)"
-        tools = t.get("status") or ("skipped" if t.get("skipped") else "-")
-        rows.append((r["system"], r["verdict"], health[:28], v.get("version") or "-", model, context, ttft,
-                     decode, tools))
+    rows += [_row(r) for r in records]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     for r in records:
-        if r["verdict"] == "down":
-            lines.append(f"  {r['system']}: down: {r['down_reason']}")
-        for item in r["drift"]:
-            lines.append(f"  {r['system']}: {item['kind']}: {item['message']}")
+        if r.verdict == "down":
+            lines.append(f"  {r.system}: down: {r.down_reason}")
+        for item in r.drift:
+            lines.append(f"  {r.system}: {item.kind}: {item.message}")
     return "\n".join(lines)
 
 
-def annotations(records: list[dict]) -> list[str]:
+def annotations(records: list[SystemRecord]) -> list[str]:
     """`::error` workflow commands, one per system that is down and per drifting fact, so a failed
     scheduled run says which system and which fact on its summary page."""
     def escape(text: str) -> str:      # the runners' escaping for workflow command values
@@ -98,20 +102,39 @@ def annotations(records: list[dict]) -> list[str]:
 
     out = []
     for r in records:
-        if r["verdict"] == "down":
-            out.append(f"::error title={r['system']} is down::{escape(r['system'])}: down: {escape(str(r['down_reason']))}")
-        for item in r["drift"]:
-            out.append(f"::error title={r['system']} drifts ({item['kind']})::"
-                       f"{escape(r['system'])}: {item['kind']}: {escape(item['message'])}")
+        if r.verdict == "down":
+            out.append(f"::error title={r.system} is down::{escape(r.system)}: down: {escape(str(r.down_reason))}")
+        for item in r.drift:
+            out.append(f"::error title={r.system} drifts ({item.kind})::"
+                       f"{escape(r.system)}: {item.kind}: {escape(item.message)}")
     return out
+
+
+class _Refused(Exception):
+    """A usage or data error: printed after the command's name, exit status 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from labdocs.model.loader import load
+    try:
+        out, history = _paths(args)
+        data = _data(args)
+        try:
+            records = _probe(args, data)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+    except _Refused as exc:
+        print(f"python -m labdocs.probe: {exc}", file=sys.stderr)
+        return 2
+    from labdocs.probe.verdict import exit_code
 
-    from labdocs.probe import Settings, append_history, exit_code, live_urls, probe_all_async, status_document, write_status
-    from labdocs.probe.run import lab_parser_overrides
+    _report(args, records, out, history)
+    return exit_code(records)
+
+
+def _paths(args) -> tuple[Path, Path]:
+    """Where this run writes its status document and history; a lab run never writes the published ones."""
     from labdocs.observed.store import PUBLISHED_TARGET, default_paths, is_published
 
     out, history = default_paths(ROOT, args.target)
@@ -119,41 +142,48 @@ def main(argv: list[str] | None = None) -> int:
     if args.target != PUBLISHED_TARGET and not args.no_write:
         refused = [str(p) for p in (out, history) if is_published(ROOT, p)]
         if refused:
-            print(f"python -m labdocs.probe: --target {args.target} may not write {', '.join(refused)}: the published "
-                  f"status holds probes of the real hosts only (--target live)\n"
-                  f"  hint: leave --out and --history out; a lab probe writes {default_paths(ROOT, args.target)[0]}",
-                  file=sys.stderr)
-            return 2
+            raise _Refused(f"--target {args.target} may not write {', '.join(refused)}: the published "
+                           f"status holds probes of the real hosts only (--target live)\n"
+                           f"  hint: leave --out and --history out; a lab probe writes "
+                           f"{default_paths(ROOT, args.target)[0]}")
+    return out, history
+
+
+def _data(args):
+    """The data file, loaded; the systems asked for exist; lab speeds are not about to go into it."""
+    from labdocs.model.loader import load
 
     try:
         data = load(args.data)
     except Exception as exc:  # DataInvalid prints file:line: key: message
-        print(f"python -m labdocs.probe: {exc}", file=sys.stderr)
-        return 2
+        raise _Refused(str(exc)) from None
     unknown = [s for s in args.system if s not in data.systems]
     if unknown:
-        print(f"python -m labdocs.probe: unknown system(s) {', '.join(unknown)}; the data has {', '.join(data.systems)}",
-              file=sys.stderr)
-        return 2
-    only = args.system or None
+        raise _Refused(f"unknown system(s) {', '.join(unknown)}; the data has {', '.join(data.systems)}")
     if args.record_measured and args.target != "live":
         from labdocs.probe.record import COMMITTED_DATA
         if args.record_measured.resolve() == COMMITTED_DATA.resolve():
-            print(f"python -m labdocs.probe: --record-measured {args.record_measured}: lab measurements never replace "
-                  "the documented figures; pass a copy", file=sys.stderr)
-            return 2
+            raise _Refused(f"--record-measured {args.record_measured}: lab measurements never replace "
+                           "the documented figures; pass a copy")
+    return data
+
+
+def _probe(args, data) -> list[SystemRecord]:
+    """Probe the real hosts, or the lab (started here unless --lab-running), printing progress."""
+    from labdocs.probe.run import Settings, lab_parser_overrides, live_urls, probe_all_async
+
+    only = args.system or None
     overrides = {"target": args.target, "check_tools": not args.no_tools}
     if args.timeout:
         overrides["timeout_s"] = args.timeout
     if args.compare_speed is not None:
         overrides["compare_speed"] = args.compare_speed
-
     width = max(len(k) for k in data.systems)
 
-    def progress(key: str, name: str, rec: dict) -> None:
+    def progress(key: str, name: str, rec) -> None:
         print(progress_line(key, name, rec, width), flush=True)
 
-    def run(base_urls: dict[str, str], lab_parsers: dict | None = None) -> list[dict]:
+    def run(base_urls: dict[str, str], lab_parsers: dict | None = None) -> list[SystemRecord]:
         settings = Settings.from_data(data, lab_parsers=lab_parsers or {}, **overrides)
         keys = [k for k in data.systems if k in base_urls and (not only or k in only)]
         print(f"probing {', '.join(keys)} ({args.target}; timeout {settings.timeout_s:g} s per request)",
@@ -163,28 +193,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"probed {len(records)} system(s) in {time.perf_counter() - t0:.1f} s\n", flush=True)
         return records
 
-    try:
-        if args.target == "live":
-            records = run(live_urls(data))
-        else:
-            from labdocs.lab import lab_specs
-            from labdocs.lab.servers import LabError, running_lab
+    if args.target == "live":
+        return run(live_urls(data))
+    from labdocs.lab import lab_specs
+    from labdocs.lab.servers import LabError, running_lab
 
-            specs, _dropped = lab_specs.specs(data, only)
-            urls = {s.name: s.url for s in specs}
-            if args.lab_running:
-                records = run(urls)
-            else:
-                print("starting the loopback lab (about a minute) ...", file=sys.stderr, flush=True)
-                try:
-                    with running_lab(specs, ROOT) as lab:
-                        records = run(urls, lab_parser_overrides(lab, data))
-                except LabError as exc:
-                    print(f"python -m labdocs.probe: the lab did not start: {exc}", file=sys.stderr)
-                    return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    specs, _dropped = lab_specs.specs(data, only)
+    urls = {s.name: s.url for s in specs}
+    if args.lab_running:
+        return run(urls)
+    print("starting the loopback lab (about a minute) ...", file=sys.stderr, flush=True)
+    try:
+        with running_lab(specs, ROOT) as lab:
+            return run(urls, lab_parser_overrides(lab, data))
+    except LabError as exc:
+        raise _Refused(f"the lab did not start: {exc}") from None
+
+
+def _report(args, records: list[SystemRecord], out: Path, history: Path) -> None:
+    """The table; the status files; newer measured speeds into the data; CI annotations."""
+    from labdocs.observed.store import append_history, write_status
+    from labdocs.probe.run import status_document
 
     print(table(records))
     doc = status_document(records, args.target, run_url=os.environ.get("LABDOCS_RUN_URL") or None)
@@ -202,7 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in annotations(records):
             print(line)
-    return exit_code(records)
 
 
 if __name__ == "__main__":

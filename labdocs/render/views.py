@@ -16,25 +16,20 @@ import jinja2
 
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
+from labdocs.model import hf_cache
 from labdocs.model.clients import opencode_config, opencode_provider
 from labdocs.model.cluster import node_env, port_of
 from labdocs.paths import ROOT
-from labdocs.model.operations import Procedure
+from labdocs.model.operations import Procedure, SystemdProcedure
 from labdocs.model.rules import version_of
-from labdocs.model.schema import FORGES, LabData, System
+from labdocs.model.schema import ENGINE_SERVICE, FORGES, LabData, System
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
-from labdocs.observed.status import CHARTS
+from labdocs.observed.status import CHARTS, STATUS_MODULE, observed_rows
 from labdocs.observed.status import outputs as status_outputs
+from labdocs.render import marker as render_marker
 
 TEMPLATES = ROOT / "templates"
-GENERATOR = "make generate"
-
-
-def _decode_speed(check: dict) -> str | None:
-    """A probe's decode speed alone ('42 tok/s', with its share of the ceiling when compared);
-    its summary also carries TTFT, which the Status table shows in a column of its own."""
-    return describe_speed(check.get("decode_tokens_per_s"), check.get("measured_pct_of_ceiling"))
 
 
 def _yaml_scalar(value: object) -> str:
@@ -54,6 +49,11 @@ def _comment(value: object) -> str:
     return text
 
 
+def num(value: float) -> str:
+    """A figure as pages show it: 6.0 -> 6, 0.85 -> 0.85 (the `num` filter of templates and pages)."""
+    return f"{value:g}"
+
+
 def attribute(value: object) -> str:
     """Text inside a double-quoted Markdown title (admonitions, tabs): a '"' would end it."""
     return _comment(value).replace("&", "&amp;").replace('"', "&quot;")
@@ -71,19 +71,18 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["num"] = lambda v: f"{v:g}"  # 6.0 -> 6, 0.85 -> 0.85
+    env.filters["num"] = num
     env.filters["q"] = lambda v: shlex.quote(str(v))
     env.filters["yaml"] = _yaml_scalar
     env.filters["comment"] = _comment
     env.filters["attribute"] = attribute
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
-    env.filters["decode_speed"] = _decode_speed
     return env
 
 
 def marker(source: str, template: str, comment: str) -> str:
-    text = f"DO NOT EDIT: generated from {source} by `{GENERATOR}` (template {template})."
-    return f"<!-- {text} -->" if comment == "html" else f"# {text}"
+    """The do-not-edit marker of a file rendered from `template`."""
+    return render_marker.marker(source, f"template {template}", comment)
 
 
 @dataclass(frozen=True)
@@ -111,26 +110,31 @@ class SystemView:
     def __init__(self, data: LabData, key: str, system: System):
         self.key, self.s, self.data = key, system, data
         self.platform = data.platforms[system.hardware.platform]
-        self.image = data.images[system.image]
-        self.vllm = self.image.vllm                       # the version string, e.g. 0.11.1
+        self.engine = engine_of(system)
+        self.service_manager = system.service_manager or ENGINE_SERVICE[system.engine]
+        self.image = data.images[system.image] if system.image else None
+        self.vllm = self.image.vllm if self.image else None    # the version string, e.g. 0.11.1
         self.version = version_of(data, system)           # its vllm_versions: row
-        # The reasoning field(s) clients get come from the version (vLLM renamed reasoning_content).
-        self.reasoning_fields = list(self.version.reasoning_fields) if system.reasoning and self.version else []
+        # The reasoning field(s) clients get: vLLM's come from the version (it renamed reasoning_content).
+        if self.version:
+            self.reasoning_fields = list(self.version.reasoning_fields) if system.reasoning else []
+        else:
+            self.reasoning_fields = list(self.engine.REASONING_FIELDS) if system.reasoning else []
         self.gpu_count = system.gpus or "all"
         family = data.model_families.get(system.model.family)
         self.offline_files = list(family.offline_files) if family else []
-        self.build_command = self.image.build_command
+        self.build_command = self.image.build_command if self.image else None
         self.api_base = f"http://{system.host}:{system.port}"
         self.openai_base = f"{self.api_base}/v1"
-        self.argv = engine_of(system).serve_argv(system)
+        nfs = data.infrastructure.nfs
+        self.models_source = nfs.mount_point if system.weights == "nfs" else nfs.local_copy_dir
+        self.argv = self.engine.serve_argv(system, self.models_source)
+        self.build_steps = self.engine.build_steps(system, self.platform) if system.engine == "llama.cpp" else []
         # tool_calling.parser: toolcalls: the plugin's package, beside the compose file on the host.
         self.plugin_mount = (f"./{PLUGIN_DIR}", PLUGIN_TARGET) if uses_plugin(system) else None
-        self.issues = [i for i in data.known_issues if key in i.systems]
-        nfs = data.infrastructure.nfs
-        org, name = system.model.repo.split("/", 1)
-        self.repo_dir_name = f"models--{org}--{name}"
-        self.models_source = nfs.mount_point if system.weights == "nfs" else nfs.local_copy_dir
-        self.host_model_dir = f"{self.models_source}/{self.repo_dir_name}/snapshots/{system.model.snapshot}"
+        self.issues = [i for i in data.known_issues if key in i.systems and i.engine in (None, system.engine)]
+        self.repo_dir_name = hf_cache.repo_dir(system.model.repo)
+        self.host_model_dir = hf_cache.snapshot_path(self.models_source, system.model.repo, system.model.snapshot)
         # The healthcheck waits twice the documented load time before failures count.
         self.start_period_minutes = math.ceil(system.load.minutes * 2)
         self.wait_seconds = self.start_period_minutes * 60
@@ -152,8 +156,12 @@ class SystemView:
         pct = pct_of(documented, self.ceiling)
         self.documented_speed = describe_speed(documented, pct) or "not measured yet"
         self.documented_vs_ceiling = describe_speed(documented, pct, (self.ceiling or {}).get("tokens_per_s"))
+        if not self.documented_vs_ceiling:      # STATUS.md's Declared table: what bounds a speed not yet measured
+            self.documented_vs_ceiling = "not measured yet" + (
+                f" (ceiling: {num(self.ceiling['tokens_per_s'])} tok/s)" if self.ceiling else "")
+        self.context_tokens = f"{system.context_length:,}"
         self.head_script = self._head_script() if c else None
-        self.ops = Procedure(data, self)
+        self.ops = Procedure(data, self) if self.service_manager == "docker-compose" else SystemdProcedure(data, self)
 
     @property
     def tool_paths(self) -> dict:
@@ -161,7 +169,7 @@ class SystemView:
         streaming, from the system's parser and its model family's own format (vLLM's behaviour)."""
         family = self.data.model_families[self.s.model.family]
         parser = self.s.tool_calling.parser
-        if engine_of(self.s).client_format(parser, family) == "openai":
+        if self.s.tool_calling.format == "openai":
             return {"plain": "`tool_calls`", "stream": "`tool_calls` deltas", "native": True}
         plain = f"{family.tool_format} text in `content` (`toolcalls.normalize_message` turns it into `tool_calls`)"
         if parser == "hermes" and family.tool_format == "qwen3-xml":
@@ -183,7 +191,8 @@ class SystemView:
         """Every source a figure on this system's pages names, in the order the page cites them."""
         s = self.s
         ids = [self.platform.source, s.model.source, s.model.files.source if s.model.files else None,
-               s.speed.source, self.version.source if self.reasoning_fields else None, self.image.version_source,
+               s.speed.source, self.version.source if self.version and self.reasoning_fields else None,
+               self.image.version_source if self.image else None,
                s.load.source, s.memory.source if s.memory else None, *(f.source for f in self.offline_files),
                s.cluster.source if s.cluster else None,
                self.platform.interconnect.source if s.cluster and self.platform.interconnect else None]
@@ -243,6 +252,9 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
         key, system = view.key, view.s
         ctx = {"lab": data, "v": view, "s": system, "source": source}
         ctx["provider_json"] = json.dumps({key: opencode_provider(data, key)}, indent=2)
+        if view.service_manager == "systemd":
+            out.update(_systemd_outputs(env, view, ctx, source))
+            continue
         for node in view.workers:
             template = "system/docker-compose.worker.yml.j2"
             ctx["marker"] = marker(source, f"templates/{template}", "hash")
@@ -260,16 +272,33 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
     return out
 
 
+def _systemd_outputs(env: jinja2.Environment, view: SystemView, ctx: dict, source: str) -> dict[str, str]:
+    """A server under systemd (llama.cpp): its unit, its sudo rules and its pages."""
+    out = {}
+    for name, template, kind in ((view.ops.unit, "system/llama-server.service.j2", "hash"),
+                                 (view.ops.sudoers_file, "system/llama-server.sudoers.j2", "hash"),
+                                 ("README.md", "system/llamacpp.README.md.j2", "html"),
+                                 ("QUICKSTART.md", "system/llamacpp.QUICKSTART.md.j2", "html"),
+                                 (".nav.yml", "system/llamacpp.nav.yml.j2", "hash")):
+        ctx["marker"] = marker(source, f"templates/{template}", kind)
+        out[f"systems/{view.key}/{name}"] = env.get_template(template).render(ctx)
+    return out
+
+
 def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, str]:
     """Every generated file, path relative to the repository root -> text."""
     env = environment()
     views = system_views(data)
     out = system_outputs(env, data, views, source)
     observed, status = status_outputs(data)
+    note = "`make status TARGET=live` records a probe."
+    observed = {path: render_marker.marker(origin, STATUS_MODULE, "html", note) + "\n" + svg
+                for path, (origin, svg) in observed.items()}
     out.update(observed)
     for path, template in (("STATUS.md", "STATUS.md.j2"), ("systems/README.md", "systems/README.md.j2"),
                            ("systems/.nav.yml", "systems/.nav.yml.j2")):
         ctx = {"lab": data, "views": views, "source": source, "status": status, "charts": CHARTS,
+               "observed_rows": observed_rows(data, status),
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
@@ -305,6 +334,9 @@ def ci_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str,
 
 DOCS_SITE_KEY = "docs-site"        # the docs host's name in fence headers: {on=docs-site}
 DOCS_SITE_DIR = "docs-site"        # its generated files
+# The unit file's path is fixed, as its template's is: a name from data (docs_site.unit) must not change the
+# set of generated files (tests/test_hostile_values.py); the unit is installed under its name from data.
+DOCS_SITE_UNIT = f"{DOCS_SITE_DIR}/unit.service"
 
 
 def docs_site_serve_argv(data: LabData) -> list[str]:
@@ -327,10 +359,9 @@ def docs_site_outputs(env: jinja2.Environment, data: LabData, source: str) -> di
              (f"{DOCS_SITE_DIR}/.nav.yml", "docs-site/.nav.yml.j2", "hash")]
     ctx = {"lab": data, "d": d}
     if d is not None:
-        unit_path = f"{DOCS_SITE_DIR}/{d.unit}.service"
-        files.insert(0, (unit_path, "docs-site/unit.service.j2", "hash"))
+        files.insert(0, (DOCS_SITE_UNIT, "docs-site/unit.service.j2", "hash"))
         ctx.update(key=DOCS_SITE_KEY, site_url=docs_site_url(data), unit_file=f"{d.unit}.service",
-                   unit_path=unit_path, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
+                   unit_path=DOCS_SITE_UNIT, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
     out = {}
     for name, template, kind in files:
         ctx["marker"] = marker(source, f"templates/{template}", kind)
