@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labdocs.docsite import layout
 from labdocs.docsite.hooks.nav_scope import max_children
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.loader import load
 from pathlib import Path
 
