@@ -16,7 +16,7 @@ import jinja2
 
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.clients import opencode_config, opencode_provider
 from labdocs.model.cluster import node_env, port_of
 from labdocs.paths import ROOT
