@@ -29,6 +29,8 @@ FACTS = {
     "num filter (how pages print a figure)": (r"def num\(|[\"']num[\"']\]?\s*[:=]\s*lambda", "labdocs/render/views.py"),
     # what a client sees for a tool call: each engine defines client_format, LabData._derive alone calls it
     # and stores the answer as tool_calling.format
+    # the data file's path in code (prose may name it): labdocs.paths.DATA_FILE
+    "data file path": (r"[\"']data/systems\.yaml[\"']|[\"']systems\.yaml[\"']", "labdocs/paths.py"),
     "tool-call format derivation": (r"(?<!def )\bclient_format\(", "labdocs/model/schema.py"),
 }
 
@@ -72,6 +74,7 @@ def test_the_search_finds_a_second_copy():
             "do-not-edit marker": '"<!-- DO NOT EDIT: generated from x -->"',
             "nav threshold (max_children's number)": 'opts.get("max_children", 12)',
             "num filter (how pages print a figure)": 'FILTERS = {"num": lambda v: f"{v:g}"}',
+            "data file path": 'load(ROOT / "data/systems.yaml")',
             "tool-call format derivation": "engine.client_format(parser, family)",
         }[fact]
         try:
