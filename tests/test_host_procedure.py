@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HOST_REPORT, ROOT
+from labdocs import hf_cache
 from labdocs.doctests import fences, host_blocks
 from labdocs.lab import host_systems
 from labdocs.lab import standin_hosts as sh
@@ -154,7 +155,7 @@ def test_each_host_is_its_documented_system(systems):
     assert set(systems.systems) == set(KEYS) and KEYS
     for key in KEYS:
         system = DATA.systems[key]
-        snapshot = f"{DATA.infrastructure.nfs.mount_point}/models--{system.model.repo.replace('/', '--')}/snapshots/{system.model.snapshot}"
+        snapshot = hf_cache.snapshot_path(DATA.infrastructure.nfs.mount_point, system.model.repo, system.model.snapshot)
         out = systems.lab.ssh(key, f"hostname -f; id -un; docker image inspect {systems[key].image} --format ok; "
                                    f"test -s {snapshot}/config.json && echo model; ls {system.service_dir}")
         assert out.returncode == 0, out.stderr

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from labdocs import hf_cache
 from labdocs.engines import engine_of
 from labdocs.lab import lab_specs
 from labdocs.lab import standin_hosts as sh
@@ -201,12 +202,12 @@ def host_spec(data: LabData, key: str, files_dir: Path) -> sh.HostSpec:
 def _copy_model(data: LabData, key: str, built: dict, models: Path, share: Path) -> None:
     """The tiny model at the documented snapshot path, its refs/main, and the family's offline files."""
     system = data.systems[key]
-    repo = models / ("models--" + system.model.repo.replace("/", "--"))
-    snapshot = repo / "snapshots" / system.model.snapshot
-    shutil.rmtree(repo, ignore_errors=True)
-    shutil.copytree(built["path"], snapshot, symlinks=True, ignore=shutil.ignore_patterns(".lab-build.json"))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(system.model.snapshot)
+    shutil.rmtree(models / hf_cache.repo_dir(system.model.repo), ignore_errors=True)
+    shutil.copytree(built["path"], hf_cache.snapshot_dir(models, system.model.repo, system.model.snapshot),
+                    symlinks=True, ignore=shutil.ignore_patterns(".lab-build.json"))
+    refs = hf_cache.refs_main(models, system.model.repo)
+    refs.parent.mkdir(parents=True, exist_ok=True)
+    refs.write_text(system.model.snapshot)
     family = data.model_families.get(system.model.family)
     for f in (family.offline_files if family else []):
         (models / f.dir).mkdir(parents=True, exist_ok=True)
