@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from labdocs.paths import ROOT
+# The repository without history, environments or build output, links kept as links (bench/synth.py;
+# bench/ is on pytest's pythonpath, pyproject.toml).
+from synth import copy_repo
 
 # The doc-tests and the loopback lab as a pytest plugin: their options, the fixtures `lab`, `docs_site`,
 # `doc_session`, `doc_target`, `documented_hosts`, the blocks as tests and the report (labdocs/doctests/).
@@ -27,12 +30,6 @@ def macros_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "labdocs.render", *args], cwd=cwd)
 
 
-# The repository without history, environments or build output, links kept as links (bench/synth.py;
-# bench/ is on pytest's pythonpath, pyproject.toml).
-from synth import copy_repo
-
-
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")
-

@@ -188,7 +188,7 @@ def docs_site(tmp_path_factory: pytest.TempPathFactory):
 
     from labdocs.lab import docs_site as lab_site
     from labdocs.model.loader import load
-    from labdocs.render.views import DOCS_SITE_DIR
+    from labdocs.render.views import DOCS_SITE_UNIT
 
     d = load().docs_site
     if d is None:
@@ -198,7 +198,7 @@ def docs_site(tmp_path_factory: pytest.TempPathFactory):
                            cwd=ROOT, capture_output=True, text=True, timeout=900,
                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert built.returncode == 0, built.stdout + built.stderr
-    unit = (ROOT / DOCS_SITE_DIR / f"{d.unit}.service").read_text()
+    unit = (ROOT / DOCS_SITE_UNIT).read_text()
     state = ROOT / ".lab" / "docs-site"
     with lab_site.running(unit, d.site_root, root, d.host, d.port, state / "hosts", state / "server.log") as url:
         yield SimpleNamespace(url=url, host=d.host, address=lab_site.ADDRESS, port=d.port, root=root,

@@ -9,9 +9,15 @@ import time
 import httpx
 
 from labdocs.engines import DEFAULT, ENGINES
+from labdocs.observed.records import SpeedCheck
 from labdocs.probe.transport import describe
 
 ENGINE = ENGINES[DEFAULT]   # the streamed chat's path and reasoning fields
+
+
+def _set(rec, **values) -> None:
+    for name, value in values.items():
+        setattr(rec, name, value)
 
 
 def _token_in(delta: dict) -> bool:
@@ -23,13 +29,13 @@ def _token_in(delta: dict) -> bool:
 
 
 async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_tokens: int,
-                      timeout: float, total_timeout: float | None = None) -> dict:
+                      timeout: float, total_timeout: float | None = None) -> SpeedCheck:
     """POST a streamed chat completion and time it.
 
     `timeout` bounds the wait for the first byte and every gap between chunks; `total_timeout`
     (default 6 x timeout) the whole stream. min_tokens = max_tokens keeps the length fixed, so decode
     speed is always measured over the same number of tokens (an early end-of-text would leave too few).
-    Returns a result dict (never raises): ttft_s, decode_tokens_per_s, completion_tokens,
+    Returns the measurement half of a SpeedCheck (never raises): ttft_s, decode_tokens_per_s, completion_tokens,
     tokens_counted_from (usage | chunks), total_s, error, error_kind (timeout, refused, unreachable,
     protocol, garbage, http, not_streamed).
     """
@@ -42,10 +48,9 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    out: dict = {"ok": False, "model": model, "max_tokens": max_tokens, "ttft_s": None,
-                 "decode_tokens_per_s": None, "completion_tokens": None, "tokens_counted_from": None,
-                 "chunks_with_text": 0, "total_s": None, "finish_reason": None, "sample": "",
-                 "error": None, "error_kind": None}
+    out = SpeedCheck(ok=False, model=model, max_tokens=max_tokens, ttft_s=None, decode_tokens_per_s=None,
+                     completion_tokens=None, tokens_counted_from=None, chunks_with_text=0, total_s=None,
+                     finish_reason=None, sample="", error=None, error_kind=None)
     total_timeout = total_timeout or 6 * timeout
     t0 = time.perf_counter()
     first = last = None
@@ -65,18 +70,18 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
                             message = json.loads(raw).get("error", {}).get("message", text)
                         except (ValueError, AttributeError):
                             pass
-                        out.update(error=f"HTTP {resp.status_code}: {str(message)[:160]}", error_kind="http",
+                        _set(out, error=f"HTTP {resp.status_code}: {str(message)[:160]}", error_kind="http",
                                    status=resp.status_code)
                     else:
                         try:
                             json.loads(raw)
-                            out.update(error="answered 200 without streaming (no text/event-stream)",
+                            _set(out, error="answered 200 without streaming (no text/event-stream)",
                                        error_kind="not_streamed", status=200)
                         except ValueError:
-                            out.update(error=f"not a chat completion stream: {text[:80]!r}",
+                            _set(out, error=f"not a chat completion stream: {text[:80]!r}",
                                        error_kind="garbage", status=200)
                     return out
-                out["status"] = 200
+                out.status = 200
                 async for line in resp.aiter_lines():
                     line = line.strip()
                     if not line or line.startswith(":"):
@@ -84,7 +89,7 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
                     if not line.startswith("data:"):
                         if line.startswith(("event:", "id:", "retry:")):
                             continue
-                        out.update(error=f"not server-sent events: {line[:80]!r}", error_kind="garbage")
+                        _set(out, error=f"not server-sent events: {line[:80]!r}", error_kind="garbage")
                         return out
                     payload = line[5:].strip()
                     if payload == "[DONE]":
@@ -93,14 +98,14 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
                     try:
                         chunk = json.loads(payload)
                     except ValueError:
-                        out.update(error=f"a stream chunk is not JSON: {payload[:80]!r}", error_kind="garbage")
+                        _set(out, error=f"a stream chunk is not JSON: {payload[:80]!r}", error_kind="garbage")
                         return out
                     if not isinstance(chunk, dict):
-                        out.update(error=f"a stream chunk is not an object: {payload[:80]!r}", error_kind="garbage")
+                        _set(out, error=f"a stream chunk is not an object: {payload[:80]!r}", error_kind="garbage")
                         return out
                     if chunk.get("error"):
                         message = chunk["error"].get("message") if isinstance(chunk["error"], dict) else chunk["error"]
-                        out.update(error=f"error in stream: {str(message)[:160]}", error_kind="http")
+                        _set(out, error=f"error in stream: {str(message)[:160]}", error_kind="http")
                         return out
                     now = time.perf_counter()
                     for choice in chunk.get("choices") or []:
@@ -108,37 +113,37 @@ async def stream_chat(client: httpx.AsyncClient, model: str, prompt: str, max_to
                         if _token_in(delta):
                             first = first if first is not None else now
                             last = now
-                            out["chunks_with_text"] += 1
+                            out.chunks_with_text += 1
                             if len("".join(sample)) < 120:
                                 sample.append(str(delta.get("content") or ENGINE.reasoning_text(delta)))
                         if choice.get("finish_reason"):
-                            out["finish_reason"] = choice["finish_reason"]
+                            out.finish_reason = choice["finish_reason"]
                     usage = chunk.get("usage")
                     if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                         usage_tokens = usage["completion_tokens"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         kind, message = describe(exc, timeout)
         if kind == "timeout" and first is not None:
-            message = f"stream stalled or exceeded {total_timeout:g} s after {out['chunks_with_text']} chunks"
-        out.update(error=message, error_kind=kind)
+            message = f"stream stalled or exceeded {total_timeout:g} s after {out.chunks_with_text} chunks"
+        _set(out, error=message, error_kind=kind)
         return out
     finally:
-        out["total_s"] = round(time.perf_counter() - t0, 3)
-        out["sample"] = "".join(sample)[:120]
+        out.total_s = round(time.perf_counter() - t0, 3)
+        out.sample = "".join(sample)[:120]
 
     if first is None:
-        out.update(error="the stream carried no generated text", error_kind="garbage" if not done else "empty")
+        _set(out, error="the stream carried no generated text", error_kind="garbage" if not done else "empty")
         return out
-    tokens = usage_tokens if usage_tokens is not None else out["chunks_with_text"]
-    out["tokens_counted_from"] = "usage" if usage_tokens is not None else "chunks"
-    out["completion_tokens"] = tokens
-    out["ttft_s"] = round(first - t0, 4)
+    tokens = usage_tokens if usage_tokens is not None else out.chunks_with_text
+    out.tokens_counted_from = "usage" if usage_tokens is not None else "chunks"
+    out.completion_tokens = tokens
+    out.ttft_s = round(first - t0, 4)
     if tokens >= 2 and last > first:
         # The first token's time is TTFT; the remaining tokens-1 came in (last - first).
-        out["decode_tokens_per_s"] = round((tokens - 1) / (last - first), 2)
+        out.decode_tokens_per_s = round((tokens - 1) / (last - first), 2)
     else:
-        out["error"] = f"too few tokens to time decode ({tokens})"
-        out["error_kind"] = "too_short"
+        out.error = f"too few tokens to time decode ({tokens})"
+        out.error_kind = "too_short"
         return out
-    out["ok"] = True
+    out.ok = True
     return out
