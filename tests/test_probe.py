@@ -22,6 +22,7 @@ from labdocs.probe.run import Settings, _speed_record, lab_parser_overrides, pro
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 from labdocs.observed.records import HistoryLine, SpeedCheck, Status, SystemRecord
 from labdocs.observed.store import append_history, history_entry, load_history, load_status, write_status
+from labdocs.probe.speed import _read_line, _Seen, _timed
 from labdocs.probe.verdict import decide, exit_code
 from labdocs.observed.chart import svg_history
 
@@ -172,6 +173,23 @@ def test_exit_code(fault_run):
     assert exit_code([]) == 1
 
 
+def test_a_probe_error_is_drift_decided_with_the_rest():
+    """A bug in the probe (probe_system's last net) counts in verdict.py like any check."""
+    rec = SystemRecord.model_validate({"system": "stella", "probe_error": "KeyError: 'x'", "checks": {
+        "health": {"ok": True}, "models": {"served": ["m"], "id_match": True, "context_match": False,
+                                           "max_model_len": 1, "expected_context": 2}}})
+    assert [(d.kind, d.message) for d in decide(rec).drift] == [
+        ("context_length", "max_model_len 1, documented context_length 2"), ("check_failed", "probe error: KeyError: 'x'")]
+    assert rec.verdict == "drift"
+    rec = decide(SystemRecord(system="stella", probe_error="KeyError: 'x'"))
+    assert rec.verdict == "drift" and [d.kind for d in rec.drift] == ["check_failed"]
+    down = decide(SystemRecord.model_validate({"system": "stella", "checks": {"health": {"down": True}}}))
+    assert (down.verdict, down.down_reason, down.drift) == ("down", "no answer", [])
+    down.probe_error = "KeyError: 'x'"
+    assert [(d.kind, d.message) for d in decide(down).drift] == [("check_failed", "probe error: KeyError: 'x'")]
+    assert down.verdict == "down"
+
+
 # --- speed: ceiling and tolerances (pure functions, no timing) --------------------------------------
 
 def test_bandwidth_ceiling():
@@ -208,6 +226,37 @@ def test_speed_and_ttft_tolerances():
     assert _kinds(_verdict_for(_measured(1.0, 1.0), system=STELLA)) == []  # stella documents no speed
     rec = _verdict_for(_measured(34.0, 0.5))
     assert rec["checks"]["speed"]["summary"].startswith("34 tok/s, 62% of the bandwidth ceiling")
+
+
+# --- the chat stream, line by line (the fakes above only stream well-formed events) -----------------
+
+@pytest.mark.parametrize("line, kind, error", [
+    ("", None, None), (": keep-alive", None, None), ("event: message", None, None),
+    ("<html>", "garbage", "not server-sent events: '<html>'"),
+    ("data: {not json", "garbage", "a stream chunk is not JSON: '{not json'"),
+    ("data: [1]", "garbage", "a stream chunk is not an object: '[1]'"),
+    ('data: {"error": {"message": "out of memory"}}', "http", "error in stream: out of memory"),
+])
+def test_stream_lines(line, kind, error):
+    out, seen = SpeedCheck(error=None, error_kind=None), _Seen()
+    assert _read_line(line, out, seen) is (kind is None)
+    assert (out.error_kind, out.error) == (kind, error)
+
+
+def test_stream_timing():
+    delta = 'data: {"choices": [{"delta": {"content": "one"}}]}'
+    out, seen = SpeedCheck(error=None, error_kind=None), _Seen()
+    assert not _read_line("data: [DONE]", out, seen) and seen.done and out.error is None
+    assert _timed(out, seen, 0.0).error_kind == "empty"           # ended, but nothing generated
+    out, seen = SpeedCheck(error=None, error_kind=None), _Seen()
+    assert _read_line(delta, out, seen) and out.chunks_with_text == 1
+    assert _timed(out, seen, 0.0).error_kind == "too_short"
+    for _ in range(3):
+        assert _read_line(delta, out, seen)
+    _read_line('data: {"choices": [], "usage": {"completion_tokens": 9}}', out, seen)
+    seen.first, seen.last = 0.5, 1.5                                # 8 tokens after the first, in 1 s
+    timed = _timed(out.model_copy(update={"error": None, "error_kind": None}), seen, 0.0)
+    assert timed.ok and (timed.ttft_s, timed.decode_tokens_per_s, timed.tokens_counted_from) == (0.5, 8.0, "usage")
 
 
 # --- metrics parsing ----------------------------------------------------------------------------------

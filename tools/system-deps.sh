@@ -9,6 +9,8 @@ missing=()
 # runc; compose v2 comes from PyPI), an sshd per host, sudo for the steps that use it, iproute2 and
 # util-linux (ip, nsenter, unshare, setpriv) for their namespaces.
 packages+=(docker.io openssh-server sudo iproute2)
+# The lab's llama-server (labdocs/lab/llamacpp_build.py): built from source with cmake, ninja and g++.
+packages+=(cmake ninja-build g++)
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done

@@ -265,11 +265,6 @@ class Checks(Record):
     tool_format: ToolFormatCheck | None = None
     internal: InternalCheck | None = None
 
-    def items(self) -> list[tuple[str, Record]]:
-        """(name, check) for every check that ran or was skipped, in the order of the probe."""
-        return [(name, getattr(self, name)) for name in type(self).model_fields
-                if name in self.model_fields_set and getattr(self, name) is not None]
-
 
 class SystemRecord(Record):
     """One system's probe: where, what was checked, and the verdict (labdocs/probe/verdict.py)."""
