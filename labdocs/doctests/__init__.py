@@ -1,4 +1,4 @@
-"""Executable docs, as a pytest plugin: a document -> its blocks -> an evaluator per block.
+"""Executable docs as a pytest plugin: every page is split into blocks, each checked by the evaluator that takes it.
 
 plugin.py is the pytest plugin (options, fixtures, collection, report hooks; tests/conftest.py loads it),
 session.py the one object per test session (data, pages, blocks, evaluator chain, what the run did),
