@@ -20,7 +20,7 @@ from labdocs.doctests import fences, rendered, static
 from labdocs.doctests.fences import Block
 from labdocs.doctests.report import Report
 from labdocs.model.schema import LabData
-from labdocs.paths import ROOT
+from labdocs.paths import DATA_FILE, ROOT
 from labdocs.render.views import DOCS_SITE_KEY
 
 
@@ -63,7 +63,7 @@ class DocSession:
     def data(self) -> LabData:
         from labdocs.model.loader import load
 
-        return load(self.root / "data" / "systems.yaml")
+        return load(self.root / DATA_FILE)
 
     @functools.cached_property
     def known(self) -> static.Known:
