@@ -12,7 +12,7 @@ TARGET ?= lab
 SYSTEM_ARGS := $(foreach s,$(SYSTEM),--system $(s))
 JUNIT := --junitxml=test-results/junit.xml
 
-.PHONY: help install serve build generate check-generated validate test check-live status publish-status publish-site lab-up system-deps lock clean
+.PHONY: help install serve build generate check-generated validate lint test check-live status publish-status publish-site lab-up system-deps lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ check-generated: install ## Fail with a diff if generated files differ from what
 
 validate: install ## Validate data/systems.yaml only
 	$(BIN)/python -m labdocs.render validate
+
+lint: install ## Check that imports point down the layers (import-linter, pyproject.toml) and that ruff is clean
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/ruff check .
 
 system-deps: ## Install the Debian packages the tests need (jq, ...)
 	bash tools/system-deps.sh
@@ -79,7 +83,8 @@ lab-up: install ## Start the loopback lab (real vLLM CPU servers, one per system
 	$(BIN)/python -m labdocs.lab.spec_cli lab-spec --out .lab/specs.json $(SYSTEM_ARGS)
 	$(BIN)/python -m labdocs.lab up --spec .lab/specs.json
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
+lock: ## Re-resolve requirements.lock from pyproject.toml (pip-tools pinned here: it only resolves, nothing imports it)
+	$(BIN)/pip install --quiet pip-tools==7.7.0
 	$(BIN)/pip-compile --quiet --extra test --strip-extras --no-header --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 clean: ## Remove the built site and caches (keeps .venv and the lab)

@@ -95,7 +95,10 @@ def plain_copy(lab: Path, rendered: Path, dest: Path) -> Path:
 def full_nav_copy(lab: Path, dest: Path) -> Path:
     shutil.copytree(lab, dest, symlinks=True, ignore=shutil.ignore_patterns("site", "site-*"))
     config = (dest / "mkdocs.yml").read_text()
-    (dest / "mkdocs.yml").write_text(config.replace("max_children: 12", "max_children: 1000000"))
+    unbounded, n = re.subn(r"max_children: \d+", "max_children: 1000000", config)
+    if n != 1:
+        raise RuntimeError("could not find extra.nav_scope's max_children in mkdocs.yml")
+    (dest / "mkdocs.yml").write_text(unbounded)
     return dest
 
 

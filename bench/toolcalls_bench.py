@@ -97,7 +97,7 @@ class OverCap(BaseException):
     """Not an Exception: parsers catch and log those (hermes does), which would swallow the cap."""
 
 
-def _alarm(signum, frame):  # noqa: ARG001
+def _alarm(signum, frame):
     raise OverCap
 
 

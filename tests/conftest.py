@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from labdocs.paths import ROOT
+# The repository without history, environments or build output, links kept as links (bench/synth.py;
+# bench/ is on pytest's pythonpath, pyproject.toml).
+from synth import copy_repo
 
 BIN = Path(sys.executable).parent
 
@@ -22,11 +25,6 @@ def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subpro
 
 def macros_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "labdocs.render", *args], cwd=cwd)
-
-
-# The repository without history, environments or build output, links kept as links (bench/synth.py;
-# bench/ is on pytest's pythonpath, pyproject.toml).
-from synth import copy_repo
 
 
 @pytest.fixture
@@ -92,7 +90,7 @@ def docs_site(tmp_path_factory):
 
     from labdocs.lab import docs_site as lab_site
     from labdocs.model.loader import load
-    from labdocs.render.views import DOCS_SITE_DIR
+    from labdocs.render.views import DOCS_SITE_UNIT
 
     d = load().docs_site
     if d is None:
@@ -100,7 +98,7 @@ def docs_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("docs-site-root")
     built = run(["make", "publish-site", f"SITE_ROOT={root}", f"VENV={BIN.parent}"], timeout=900)
     assert built.returncode == 0, built.stdout + built.stderr
-    unit = (ROOT / DOCS_SITE_DIR / f"{d.unit}.service").read_text()
+    unit = (ROOT / DOCS_SITE_UNIT).read_text()
     state = ROOT / ".lab" / "docs-site"
     with lab_site.running(unit, d.site_root, root, d.host, d.port, state / "hosts", state / "server.log") as url:
         yield SimpleNamespace(url=url, host=d.host, address=lab_site.ADDRESS, port=d.port, root=root,

@@ -101,7 +101,7 @@ class _VLLMHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         f = self.fake
         if self.path == "/health":
             return self._send(200, b"", "text/plain")
@@ -128,7 +128,7 @@ class _VLLMHandler(BaseHTTPRequestHandler):
             return self._send(200, "\n".join(lines) + "\n", "text/plain; version=0.0.4")
         return self._send(404, {"detail": "Not Found"})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         f = self.fake
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         if self.path != "/v1/chat/completions":
@@ -207,7 +207,7 @@ class FakeVLLM(_Base):
 class _Fixed(BaseHTTPRequestHandler):
     status, ctype, body = 200, "text/plain", b""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(self.status)
         self.send_header("Content-Type", self.ctype)
         self.send_header("Content-Length", str(len(self.body)))
@@ -220,14 +220,14 @@ class _Fixed(BaseHTTPRequestHandler):
 class GarbageBody(_Base):
     """200 with bytes that are no JSON, no Prometheus text, no event stream, for every path."""
 
-    class handler(_Fixed):  # noqa: N801
+    class handler(_Fixed):
         body = b"\x00\x17garbage%%% 42 {{not json"
 
 
 class HtmlPage(_Base):
     """A web server's page (200, text/html) for every path: something else holds the port."""
 
-    class handler(_Fixed):  # noqa: N801
+    class handler(_Fixed):
         ctype = "text/html"
         body = b"<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>hi</body></html>"
 
@@ -235,7 +235,7 @@ class HtmlPage(_Base):
 class NotFound(_Base):
     """404 with a JSON body for every path (an API that is not vLLM's)."""
 
-    class handler(_Fixed):  # noqa: N801
+    class handler(_Fixed):
         status, ctype, body = 404, "application/json", b'{"detail":"Not Found"}'
 
 

@@ -23,7 +23,6 @@ THIRD = """
     model:
       repo: Qwen/Qwen3-Embedding-8B
       snapshot: 1d8ad4ca9b3dd8059ad90a75d4983776a23d44af
-      id: /models/models--Qwen--Qwen3-Embedding-8B/snapshots/1d8ad4ca9b3dd8059ad90a75d4983776a23d44af
       family: qwen3
       params_b: 8
       active_params_b: 8
@@ -33,7 +32,6 @@ THIRD = """
     speed:
       decode_tokens_per_s: null
     tool_calling:
-      format: openai
       parser: hermes
     image: nvidia-vllm
     container_name: qwen-embed

@@ -6,11 +6,11 @@ from __future__ import annotations
 from conftest import ROOT
 from labdocs.lab.docs_site import exec_start
 from labdocs.model.loader import load
-from labdocs.render.views import DOCS_SITE_DIR, docs_site_serve_argv
+from labdocs.render.views import DOCS_SITE_DIR, DOCS_SITE_UNIT, docs_site_serve_argv
 
 DATA = load()
 D = DATA.docs_site
-UNIT = ROOT / DOCS_SITE_DIR / f"{D.unit}.service"
+UNIT = ROOT / DOCS_SITE_UNIT
 
 
 def test_the_unit_runs_the_documented_server():

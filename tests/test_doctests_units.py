@@ -86,7 +86,7 @@ def test_update_refuses_generated_pages(tmp_path):
 def _raised(call) -> BaseException:
     try:
         call()
-    except Exception as exc:  # noqa: BLE001 - the exception is the subject here
+    except Exception as exc:  # the exception is the subject here
         return exc
     raise AssertionError("the call did not fail")
 

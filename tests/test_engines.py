@@ -3,8 +3,6 @@ reaches engine specifics only through it (labdocs/engines/)."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 
 import pytest
 

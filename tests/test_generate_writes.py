@@ -28,7 +28,7 @@ from conftest import ROOT
 from labdocs.render import generate
 from labdocs.model.loader import load
 
-OLD_DATA = ROOT / "tests" / "valid" / "systems.yaml"        # pegasus, stella
+OLD_DATA = ROOT / "data" / "systems.yaml"                   # pegasus, stella
 NEW_DATA = ROOT / "data" / "examples" / "two-node.yaml"      # orion: new files, and stale ones to remove
 
 

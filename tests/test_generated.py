@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, macros_cli
-from labdocs.render import generate
+from conftest import macros_cli
 from labdocs.model.loader import load
+from labdocs.paths import write_atomic
 from labdocs.render.views import render_all
 from labdocs.engines.vllm import serve_argv
 
@@ -77,8 +77,8 @@ def test_generate_repairs_drift_and_removes_files_of_a_removed_system(repo_copy:
 
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path):
     target = tmp_path / "a" / "file.md"
-    generate.write_atomic(target, "one\n")
-    generate.write_atomic(target, "two\n")
+    write_atomic(target, "one\n")
+    write_atomic(target, "two\n")
     assert target.read_text() == "two\n"
     assert [p.name for p in target.parent.iterdir()] == ["file.md"]
 

@@ -1,6 +1,6 @@
 """No value in the data file can change the structure of a generated file (issue 19).
 
-For every string in tests/valid/systems.yaml (and the flag names, a mapping's keys), hypothesis puts a
+For every string in data/systems.yaml (and the flag names, a mapping's keys), hypothesis puts a
 hostile string in its place: line breaks, fences, Jinja, HTML, YAML and shell syntax, option-like
 values, paths that climb or name system folders. Each mutated data set must either be refused by
 the schema and rules, or render every generated file with the same structure as the baseline: the
@@ -32,7 +32,7 @@ from labdocs.docsite import site
 from labdocs.render.views import render_all
 from labdocs.model.schema import LabData
 
-VALID_TEXT = (ROOT / "tests" / "valid" / "systems.yaml").read_text(encoding="utf-8")
+VALID_TEXT = (ROOT / "data" / "systems.yaml").read_text(encoding="utf-8")
 BASE = yaml12.parse(VALID_TEXT)[1]
 
 HOSTILE = [
@@ -60,7 +60,7 @@ def _string_paths(node, prefix=()):
 
 
 # An image reference legitimately picks a branch (a vllm-gb10 image is built on the host, any other is
-# pulled), so its pages differ by design; the image-ref kind (tests/invalid/image-ref-invalid.yaml) guards it.
+# pulled), so its pages differ by design; the image-ref kind (tests/invalid_cases.py, image-ref-invalid) guards it.
 STRING_PATHS = sorted((p for p in _string_paths(BASE) if p[0] != "images" or p[-1] != "ref"), key=repr)
 # Mapping keys that reach outputs: flag names (argv) and system ids (paths, blocks, anchors).
 KEY_PATHS = [("systems", key, "vllm_args") for key in BASE["systems"]] + [("systems",)]

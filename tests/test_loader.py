@@ -12,8 +12,7 @@ from ruamel.yaml import YAML
 from labdocs.model import loader, yaml12
 
 from labdocs.paths import ROOT
-DATA_FILES = [ROOT / "data" / "systems.yaml", *sorted((ROOT / "data" / "examples").glob("*.yaml")),
-              ROOT / "tests" / "valid" / "systems.yaml"]
+DATA_FILES = [ROOT / "data" / "systems.yaml", *sorted((ROOT / "data" / "examples").glob("*.yaml"))]
 
 
 def _paths(value, prefix=()):

@@ -12,18 +12,19 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-import labdocs.probe as probe
 import probe_fakes as fakes
 from labdocs.model.loader import load
 from labdocs.probe import metrics as pmetrics
-from labdocs.probe.run import Settings, _speed_record, lab_parser_overrides
+from labdocs.probe.run import Settings, _speed_record, lab_parser_overrides, probe_all
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
+from labdocs.observed.records import HistoryLine, SpeedCheck, Status, SystemRecord
 from labdocs.observed.store import append_history, history_entry, load_history, load_status, write_status
-from labdocs.probe.verdict import decide
+from labdocs.probe.speed import _read_line, _Seen, _timed
+from labdocs.probe.verdict import decide, exit_code
+from labdocs.observed.chart import svg_history
 
 from labdocs.paths import ROOT
 DATA = load()
@@ -65,12 +66,13 @@ def fault_run():
     data = DATA.model_copy(update={"systems": systems})
     seen: list[tuple[str, str]] = []
     try:
-        records = probe.probe_all(data, urls, Settings.from_data(data, timeout_s=3.0, compare_speed=False),
+        records = probe_all(data, urls, Settings.from_data(data, timeout_s=3.0, compare_speed=False),
                                   progress=lambda key, name, rec: seen.append((key, name)))
     finally:
         for s in servers.values():
             s.stop()
-    return {"records": {r["system"]: r for r in records}, "order": [r["system"] for r in records],
+    # as data/status.json holds them
+    return {"records": {r.system: r.dump() for r in records}, "order": [r.system for r in records],
             "keys": list(systems), "progress": seen, "data": data}
 
 
@@ -163,11 +165,12 @@ def test_garbage_and_not_vllm_messages_name_the_evidence(fault_run):
 
 
 def test_exit_code(fault_run):
-    recs = fault_run["records"]
-    assert probe.exit_code([recs["good"], recs["good_openai"]]) == 0
-    assert probe.exit_code([recs["good"], recs["refused"]]) == 1
-    assert probe.exit_code([recs["good"], recs["drifted"]]) == 1
-    assert probe.exit_code([]) == 1
+    # read back from the stored form, as a later run would
+    recs = {key: SystemRecord.model_validate(rec) for key, rec in fault_run["records"].items()}
+    assert exit_code([recs["good"], recs["good_openai"]]) == 0
+    assert exit_code([recs["good"], recs["refused"]]) == 1
+    assert exit_code([recs["good"], recs["drifted"]]) == 1
+    assert exit_code([]) == 1
 
 
 # --- speed: ceiling and tolerances (pure functions, no timing) --------------------------------------
@@ -187,13 +190,14 @@ def test_bandwidth_ceiling():
 
 
 def _measured(tps, ttft):
-    return {"ok": True, "decode_tokens_per_s": tps, "ttft_s": ttft, "error": None}
+    return SpeedCheck(ok=True, decode_tokens_per_s=tps, ttft_s=ttft, error=None)
 
 
 def _verdict_for(result, system=PEGASUS, **settings):
-    rec = {"checks": {"health": {"ok": True}, "speed": _speed_record(
-        result, system, Settings.from_data(DATA, **settings), bandwidth_ceiling(DATA, system), True)}}
-    return decide(rec)
+    rec = SystemRecord.model_validate({"system": "pegasus", "checks": {"health": {"ok": True}}})
+    rec.checks.speed = _speed_record(result, system, Settings.from_data(DATA, **settings),
+                                     bandwidth_ceiling(DATA, system), True)
+    return decide(rec).dump()
 
 
 def test_speed_and_ttft_tolerances():
@@ -205,6 +209,37 @@ def test_speed_and_ttft_tolerances():
     assert _kinds(_verdict_for(_measured(1.0, 1.0), system=STELLA)) == []  # stella documents no speed
     rec = _verdict_for(_measured(34.0, 0.5))
     assert rec["checks"]["speed"]["summary"].startswith("34 tok/s, 62% of the bandwidth ceiling")
+
+
+# --- the chat stream, line by line (the fakes above only stream well-formed events) -----------------
+
+@pytest.mark.parametrize("line, kind, error", [
+    ("", None, None), (": keep-alive", None, None), ("event: message", None, None),
+    ("<html>", "garbage", "not server-sent events: '<html>'"),
+    ("data: {not json", "garbage", "a stream chunk is not JSON: '{not json'"),
+    ("data: [1]", "garbage", "a stream chunk is not an object: '[1]'"),
+    ('data: {"error": {"message": "out of memory"}}', "http", "error in stream: out of memory"),
+])
+def test_stream_lines(line, kind, error):
+    out, seen = SpeedCheck(error=None, error_kind=None), _Seen()
+    assert _read_line(line, out, seen) is (kind is None)
+    assert (out.error_kind, out.error) == (kind, error)
+
+
+def test_stream_timing():
+    delta = 'data: {"choices": [{"delta": {"content": "one"}}]}'
+    out, seen = SpeedCheck(error=None, error_kind=None), _Seen()
+    assert not _read_line("data: [DONE]", out, seen) and seen.done and out.error is None
+    assert _timed(out, seen, 0.0).error_kind == "empty"           # ended, but nothing generated
+    out, seen = SpeedCheck(error=None, error_kind=None), _Seen()
+    assert _read_line(delta, out, seen) and out.chunks_with_text == 1
+    assert _timed(out, seen, 0.0).error_kind == "too_short"
+    for _ in range(3):
+        assert _read_line(delta, out, seen)
+    _read_line('data: {"choices": [], "usage": {"completion_tokens": 9}}', out, seen)
+    seen.first, seen.last = 0.5, 1.5                                # 8 tokens after the first, in 1 s
+    timed = _timed(out.model_copy(update={"error": None, "error_kind": None}), seen, 0.0)
+    assert timed.ok and (timed.ttft_s, timed.decode_tokens_per_s, timed.tokens_counted_from) == (0.5, 8.0, "usage")
 
 
 # --- metrics parsing ----------------------------------------------------------------------------------
@@ -238,18 +273,18 @@ def test_metrics_garbage_and_foreign():
 
 # --- store ----------------------------------------------------------------------------------------------
 
-def _doc(when: str, tps: float | None = 30.0, verdict: str = "up", target: str = "live") -> dict:
+def _doc(when: str, tps: float | None = 30.0, verdict: str = "up", target: str = "live") -> Status:
     rec = {"system": "pegasus", "verdict": verdict, "drift": [], "checks": {
         "health": {"latency_ms": 3.0}, "speed": {"decode_tokens_per_s": tps, "ttft_s": 0.2},
         "models": {"served": ["m"]}, "version": {"version": "0.15.1"}}}
-    return {"checked_at": when, "target": target, "systems": {"pegasus": rec}}
+    return Status.model_validate({"checked_at": when, "target": target, "systems": {"pegasus": rec}})
 
 
 def test_status_round_trip_leaves_no_temp_files(tmp_path):
     path = tmp_path / "data" / "status.json"
     write_status(path, _doc("2026-11-25T01:00:00Z"))
     write_status(path, _doc("2026-11-25T02:00:00Z"))
-    assert load_status(path)["checked_at"] == "2026-11-25T02:00:00Z"
+    assert load_status(path).checked_at == "2026-11-25T02:00:00Z"
     assert sorted(p.name for p in path.parent.iterdir()) == ["status.json"]
     assert load_status(tmp_path / "missing.json") is None
 
@@ -279,17 +314,17 @@ def test_history_is_bounded_and_ordered(tmp_path):
     with path.open("a") as f:
         f.write("{not json\n")
     entries = load_history(path)
-    assert [e["checked_at"][11:13] for e in entries] == ["02", "03", "04", "05", "06"]
-    assert entries[-1]["systems"]["pegasus"]["decode_tokens_per_s"] == 6.0
+    assert [e.checked_at[11:13] for e in entries] == ["02", "03", "04", "05", "06"]
+    assert entries[-1].systems["pegasus"].decode_tokens_per_s == 6.0
     append_history(path, _doc("2026-11-25T08:00:00Z", target="lab"), keep=5)
     assert len(path.read_text().splitlines()) == 5
-    assert [e["target"] for e in load_history(path, target="lab")] == ["lab"]
+    assert [e.target for e in load_history(path, target="lab")] == ["lab"]
     assert load_history(tmp_path / "none.jsonl") == []
 
 
 def test_history_entry_is_compact():
     entry = history_entry(_doc("2026-11-25T01:00:00Z"))
-    assert entry["systems"]["pegasus"] == {
+    assert entry.dump()["systems"]["pegasus"] == {
         "verdict": "up", "drift": [], "health_latency_ms": 3.0, "ttft_s": 0.2, "decode_tokens_per_s": 30.0,
         "measured_pct_of_ceiling": None, "tool_format": None, "served_model": "m", "version": "0.15.1"}
 
@@ -302,7 +337,7 @@ def _history():
         runs.append({"checked_at": f"2026-11-2{i}T12:00:00Z", "target": "live", "systems": {
             "pegasus": {"decode_tokens_per_s": a, "ttft_s": 0.3},
             "stella": {"decode_tokens_per_s": b, "ttft_s": None if b is None else 0.1}}})
-    return runs
+    return [HistoryLine.model_validate(run) for run in runs]
 
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -310,7 +345,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.mark.parametrize("metric, unit", [("decode_tokens_per_s", "tok/s"), ("ttft_s", "s")])
 def test_chart_is_self_contained_svg(metric, unit):
-    svg = probe.svg_history(_history(), metric)
+    svg = svg_history(_history(), metric)
     root = ET.fromstring(svg)
     assert root.tag == f"{SVG}svg"
     assert not root.findall(f".//{SVG}script") and "href" not in svg and "<style" not in svg
@@ -325,12 +360,12 @@ def test_chart_is_self_contained_svg(metric, unit):
 
 
 def test_chart_gaps_and_empty():
-    svg = probe.svg_history(_history(), "decode_tokens_per_s")
+    svg = svg_history(_history(), "decode_tokens_per_s")
     stella = next(g for g in ET.fromstring(svg).iter(f"{SVG}g") if g.get("data-system") == "stella")
     # runs 1 | 3,4: a lone point (circle only) and a two-point line
     [line] = stella.findall(f"{SVG}polyline")
     assert len(line.get("points").split()) == 2 and len(stella.findall(f"{SVG}circle")) == 3
-    empty = probe.svg_history([], "ttft_s")
+    empty = svg_history([], "ttft_s")
     assert "no measurements yet" in empty and ET.fromstring(empty) is not None
 
 
@@ -344,14 +379,14 @@ def test_cli_writes_status_and_exit_codes(tmp_path, monkeypatch, capsys):
     out, hist = tmp_path / "status.json", tmp_path / "history.jsonl"
     args = ["--target", "live", "--out", str(out), "--history", str(hist), "--timeout", "2", "--no-compare-speed"]
     try:
-        monkeypatch.setattr(probe, "live_urls", lambda data: {"pegasus": good_p.url, "stella": good.url})
+        monkeypatch.setattr("labdocs.probe.run.live_urls", lambda data: {"pegasus": good_p.url, "stella": good.url})
         assert main(args) == 0
         printed = capsys.readouterr().out
         assert "::error" not in printed
         # As the scheduled CI job runs it: the run's address is recorded, and a failure names system and fact.
         monkeypatch.setenv("GITHUB_ACTIONS", "true")
         monkeypatch.setenv("LABDOCS_RUN_URL", "https://forge.home.arpa/lab/docs/actions/runs/7")
-        monkeypatch.setattr(probe, "live_urls", lambda data: {"pegasus": good_p.url,
+        monkeypatch.setattr("labdocs.probe.run.live_urls", lambda data: {"pegasus": good_p.url,
                                                              "stella": fakes.refused_url("127.0.0.82")})
         assert main(args) == 1
         annotated = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
@@ -361,12 +396,12 @@ def test_cli_writes_status_and_exit_codes(tmp_path, monkeypatch, capsys):
     for line in ("stella  health", "pegasus speed", "stella  tool_format"):
         assert line in printed
     assert "SYSTEM   VERDICT" in printed
-    doc = probe.load_status(out)
-    assert doc["target"] == "live" and doc["checked_at"].endswith("Z")
-    assert doc["systems"]["stella"]["verdict"] == "down" and doc["systems"]["pegasus"]["verdict"] == "up"
-    assert doc["systems"]["stella"]["host"] == STELLA.host
-    assert [e["systems"]["stella"]["verdict"] for e in probe.load_history(hist)] == ["up", "down"]
-    assert doc["run_url"] == "https://forge.home.arpa/lab/docs/actions/runs/7"
+    doc = load_status(out)
+    assert doc.target == "live" and doc.checked_at.endswith("Z")
+    assert doc.systems["stella"].verdict == "down" and doc.systems["pegasus"].verdict == "up"
+    assert doc.systems["stella"].host == STELLA.host
+    assert [e.systems["stella"].verdict for e in load_history(hist)] == ["up", "down"]
+    assert doc.run_url == "https://forge.home.arpa/lab/docs/actions/runs/7"
     assert len(annotated) == 1 and annotated[0].startswith("::error title=stella is down::stella: down: "), annotated
 
 
@@ -376,7 +411,7 @@ def test_annotations_name_system_and_fact():
     records = [{"system": "stella", "verdict": "drift", "down_reason": None,
                 "drift": [{"kind": "context_length", "message": "max_model_len 32768, documented 204800\nmore"}]},
                {"system": "pegasus", "verdict": "up", "down_reason": None, "drift": []}]
-    assert annotations(records) == ["::error title=stella drifts (context_length)::stella: context_length: "
+    assert annotations([SystemRecord.model_validate(r) for r in records]) == ["::error title=stella drifts (context_length)::stella: context_length: "
                                     "max_model_len 32768, documented 204800%0Amore"]
 
 
@@ -412,7 +447,7 @@ def test_lab_systems_are_up_as_declared(lab):
     # The session lab also serves the example data's systems; probe the bundled data's.
     urls = {s.name: s.url for s in lab.specs if s.name in DATA.systems}
     settings = Settings.from_data(DATA, target="lab", lab_parsers=lab_parser_overrides(lab, DATA))
-    records = probe.probe_all(DATA, urls, settings)
+    records = [r.dump() for r in probe_all(DATA, urls, settings)]
     assert [r["system"] for r in records] == list(urls)
     for rec in records:
         c = rec["checks"]
@@ -443,5 +478,5 @@ def test_lab_cli(lab):
     assert "speed" in proc.stdout and "VERDICT" in proc.stdout and f"wrote {out}" in proc.stdout
     doc = json.loads(out.read_text())
     assert doc["target"] == "lab" and set(doc["systems"]) == {s.name for s in lab.specs if s.name in DATA.systems}
-    assert probe.load_history(out.parent / "status-history.jsonl")[-1]["checked_at"] == doc["checked_at"]
+    assert load_history(out.parent / "status-history.jsonl")[-1].checked_at == doc["checked_at"]
     assert before == {p: (ROOT / p).read_bytes() if (ROOT / p).exists() else None for p in published_files()}

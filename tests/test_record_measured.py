@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT
 from labdocs.model.loader import load
+from labdocs.observed.records import SystemRecord
 from labdocs.probe.record import COMMITTED_DATA, measured_speeds, record
 
 
@@ -60,7 +61,7 @@ def test_only_measurements_of_the_documented_model_count():
         {"system": "b", "checks": {"speed": {"ok": True, "decode_tokens_per_s": 50.0}, "models": {"id_match": False}}},
         {"system": "c", "checks": {"speed": {"ok": False, "decode_tokens_per_s": None}, "models": {"id_match": True}}},
     ]
-    assert measured_speeds(records) == {"a": 41.3}
+    assert measured_speeds([SystemRecord.model_validate(r) for r in records]) == {"a": 41.3}
 
 
 @pytest.mark.lab

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from labdocs.doctests import console, procedure
 from labdocs.model import operations
 from labdocs.model.loader import load

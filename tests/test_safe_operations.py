@@ -49,7 +49,7 @@ def test_no_template_or_generated_file_uses_an_unbounded_policy():
 
 def test_every_start_is_preceded_by_the_cache_drop_and_the_memory_check():
     starts = 0
-    for name, data, key, block in _quickstart_blocks():
+    for name, _data, _key, block in _quickstart_blocks():
         match = START.search(block.code)
         if not match or block.lang not in fences.SHELL:
             continue
@@ -66,7 +66,7 @@ def test_every_start_is_preceded_by_the_cache_drop_and_the_memory_check():
 
 
 def test_no_prerequisite_reads_the_memory_total_nvidia_smi_cannot_show_on_gb10():
-    for name, data, key, block in _quickstart_blocks():
+    for name, _data, _key, block in _quickstart_blocks():
         assert "memory.total" not in block.code, f"{name} {block.id}: nvidia-smi prints [N/A] for it on GB10"
 
 
@@ -206,7 +206,7 @@ def _verify(root, name: str, text: str) -> subprocess.CompletedProcess:
 
 
 def test_the_boot_units_pass_systemd_analyze_verify(systemd_root):
-    for name, (data, files) in RENDERED.items():
+    for name, (_data, files) in RENDERED.items():
         for path, text in files.items():
             if path.endswith(".service"):
                 result = _verify(systemd_root, path.rsplit("/", 1)[1], text)

@@ -72,7 +72,7 @@ def test_pages_show_values_from_the_data(built_site):
     infra = (site / "infrastructure" / "index.html").read_text()
     nfs = DATA.infrastructure.nfs
     assert nfs.server in infra and nfs.mount_point in infra and ",".join(nfs.options) in infra
-    for key, s in DATA.systems.items():
+    for s in DATA.systems.values():
         assert s.name in home and s.model.repo in home and f"http://{s.host}:{s.port}/v1" in home
         assert s.host in infra
 
@@ -90,7 +90,7 @@ def test_nav_lists_every_system(built_site):
     site, _ = built_site
     home = (site / "index.html").read_text()
     nav = home.split('class="md-nav md-nav--primary"')[1]
-    for key, s in DATA.systems.items():
+    for key in DATA.systems:
         assert f'href="systems/{key}/"' in nav or f'href="systems/{key}/index.html"' in nav, key
 
 

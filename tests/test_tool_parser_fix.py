@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT
 from labdocs.model.loader import load
+from labdocs.observed.records import ForcedCall
 from labdocs.probe.toolformat import CALL_TEXT, forced
 
 DEPLOYED = load()
@@ -20,10 +21,10 @@ FIXED = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")
 pytestmark = pytest.mark.lab
 
 
-def force_xml_call(lab, key: str, model_id: str) -> dict:
+def force_xml_call(lab, key: str, model_id: str) -> ForcedCall:
     url = next(s.url for s in lab.specs if s.name == key)
 
-    async def run() -> dict:
+    async def run() -> ForcedCall:
         async with httpx.AsyncClient(base_url=url) as client:
             return await forced(client, model_id, "qwen3-xml", timeout=60)
 
@@ -44,13 +45,13 @@ def test_the_data_change_is_the_parser_and_format():
 
 def test_deployed_parser_leaves_qwen3_coder_calls_in_content(lab):
     result = force_xml_call(lab, "stella", DEPLOYED.systems["stella"].model.id)
-    assert result["outcome"] == "content", result
-    assert result["content"].strip() == CALL_TEXT["qwen3-xml"].strip() and not result["tool_calls"]
+    assert result.outcome == "content", result
+    assert result.content.strip() == CALL_TEXT["qwen3-xml"].strip() and not result.tool_calls
 
 
 @pytest.mark.parametrize("key", sorted(FIXES))
 def test_native_parser_turns_the_same_output_into_tool_calls(lab, key):
     result = force_xml_call(lab, key, FIXED.systems[key].model.id)
-    assert result["outcome"] == "parsed", result
-    call = result["tool_calls"][0]
-    assert call["name"] == "get_weather" and '"Paris"' in call["arguments"]
+    assert result.outcome == "parsed", result
+    call = result.tool_calls[0]
+    assert call.name == "get_weather" and '"Paris"' in call.arguments

@@ -68,8 +68,8 @@ def test_clients_get_tool_calls_for_the_formats_it_reads():
 
 
 @pytest.mark.parametrize("old,new,needle", [
-    ("format: openai                # the plugin", "format: qwen3-xml             # the plugin",
-     "'qwen3-xml' is not what clients get: parser 'toolcalls'"),
+    ("      parser: toolcalls ", "      format: qwen3-xml\n      parser: toolcalls ",
+     "tool_calling.format: 'format' is derived, not declared"),
     ("      disable-sliding-window: true\n    load:\n      minutes: 6.5\n      source: stella-deploy\n\nclients",
      "      disable-sliding-window: true\n      tool-parser-plugin: /x.py\n    load:\n      minutes: 6.5\n"
      "      source: stella-deploy\n\nclients", "--tool-parser-plugin is generated"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -213,7 +212,6 @@ def test_hadolint_ignores_have_reasons():
 
 def test_dockerfile_takes_pins_as_args_without_defaults():
     text = DOCKERFILE.read_text()
-    values = read_build_env()
     for key in ("BASE_IMAGE", "VLLM_REF", "TORCH_CUDA_ARCH_LIST"):
         assert re.search(rf"^ARG {key}\s*$", text, re.M), f"Dockerfile needs a default-less 'ARG {key}'"
         assert not re.search(rf"^ARG {key}=", text, re.M), f"ARG {key} must not carry a default"
@@ -249,7 +247,7 @@ def test_help_exits_zero_and_lists_every_option(script: str):
 def test_build_dry_run_prints_docker_build_with_every_build_env_value():
     res = run_script("build.sh", "--dry-run")
     assert res.returncode == 0, res.stdout + res.stderr
-    lines = [l for l in res.stdout.splitlines() if "docker build" in l]
+    lines = [ln for ln in res.stdout.splitlines() if "docker build" in ln]
     assert len(lines) == 1, res.stdout
     line = lines[0]
     for key, value in read_build_pins().items():
@@ -262,7 +260,7 @@ def test_build_dry_run_prints_docker_build_with_every_build_env_value():
 
 def test_build_fails_clearly_when_a_pin_is_missing(tmp_path: Path):
     broken = tmp_path / "build.env"
-    broken.write_text("\n".join(l for l in BUILD_ENV.read_text().splitlines() if not l.startswith("VLLM_REF=")) + "\n")
+    broken.write_text("\n".join(ln for ln in BUILD_ENV.read_text().splitlines() if not ln.startswith("VLLM_REF=")) + "\n")
     env = os.environ.copy()
     env["BUILD_ENV_FILE"] = str(broken)
     res = run_script("build.sh", "--dry-run", env=env)
@@ -320,7 +318,7 @@ def test_run_dry_run_prints_container_and_bounded_health_wait(models_dir: Path):
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     image = read_build_env()["IMAGE"]
-    run_line = next(l for l in out.splitlines() if "docker run" in l)
+    run_line = next(ln for ln in out.splitlines() if "docker run" in ln)
     assert image in run_line
     assert "--publish 18931:8000" in run_line
     assert f"--volume {models_dir}:/models:ro" in run_line

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import ROOT
 
-VALID = (ROOT / "tests" / "valid" / "systems.yaml").read_text(encoding="utf-8")
+VALID = (ROOT / "data" / "systems.yaml").read_text(encoding="utf-8")
 CPU_LIMIT_S = 1
 MEMORY_LIMIT = 200 * 2**20
 ERROR_LINE = re.compile(r"^(?P<file>[^:\n]+\.yaml):(?P<line>\d+)(?::(?P<col>\d+))?: \S")

@@ -22,12 +22,11 @@ import pytest
 
 from conftest import BIN, ROOT
 from labdocs.model.loader import load
+from synth import copy_repo
 
 ZENSICAL_VERSION = "0.0.73"       # 0.1.x needs zensical-ui, which the package index here does not serve
 ZENSICAL_EXTRA = ["pathspec==1.1.1", "deepmerge==4.0.0", "tomli==2.5.0"]
 DATA = load()
-
-from synth import copy_repo
 
 
 def zensical_executable() -> Path:

@@ -33,7 +33,7 @@ def _trees(root: Path, pick) -> list[tuple[Path, ast.Module]]:
 
 def serve_flags(root: Path) -> set[str]:
     flags: set[str] = set()
-    for path, tree in _trees(root, lambda rel: rel.endswith(_FLAG_FILES)):
+    for _path, tree in _trees(root, lambda rel: rel.endswith(_FLAG_FILES)):
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
                     and re.fullmatch(r"--[a-z0-9][a-z0-9-]*", node.value):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from labdocs.docsite.hooks.nav_scope import max_children
+from labdocs.model import hf_cache
 from labdocs.model.loader import load
 from pathlib import Path
 
 from labdocs.paths import DATA_FILE
 from labdocs.model.operations import fstab_line, mount_command
 from labdocs.render.views import SystemView, system_views
-from labdocs.render.views import attribute
+from labdocs.render.views import attribute, num
 from labdocs.model.schema import FORGES
 
 
@@ -50,14 +52,15 @@ def variables(data, extra: dict) -> dict:
     views = system_views(data)
     # Side-by-side tabs of every system only while the lab is small; above the size at which the
     # sidebar stops listing every system (extra.nav_scope in mkdocs.yml), a table does the comparing.
-    scope = extra.get("nav_scope", {}).get("Systems", {})
+    limit = max_children(extra, "Systems")
     return {"lab": data, "views": views, "tool_groups": by_parser(views), "forced_call_regex": forced_call_regex(),
-            "compare_tabs": len(views) <= int(scope.get("max_children", 12)),
+            "compare_tabs": limit is None or len(views) <= limit, "systems_nav_limit": limit,
+            "hf_cache_layout": hf_cache.snapshot_path("", "ORG/NAME", "SHA").lstrip("/"),
             "fstab_line": fstab_line(data), "mount_command": mount_command(data),
             "ci_folder": FORGES[data.ci.forge][0] if data.ci else None}
 
 
-FILTERS = {"num": lambda v: f"{v:g}", "attribute": attribute}
+FILTERS = {"num": num, "attribute": attribute}
 
 
 def on_pre_page_macros(env) -> None:

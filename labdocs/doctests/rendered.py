@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 from labdocs.paths import ROOT
+from labdocs.render.marker import is_generated
 
 EXTRA_PAGES = ["README.md"]  # shown on the repository's front page, not in the site
 DOCS_URI: dict[str, str] = {}  # repository path -> the page's path under docs/ (filled by pages())
@@ -55,7 +56,7 @@ def update_console(block, body: str, root: Path = ROOT) -> None:
     """Rewrite a console block's body in its page, where the page is hand-written and shown as is."""
     source = root / block.page
     text = source.read_text(encoding="utf-8")
-    if "DO NOT EDIT: generated from" in text[:400]:
+    if is_generated(text):
         raise NotUpdatable(f"{block.page} is generated: change its template under templates/ instead:\n{body}")
     lines = text.splitlines(keepends=True)
     opening = lines[block.line - 1]

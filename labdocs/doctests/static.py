@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from labdocs.render.views import system_views
+from labdocs.model import hf_cache
 from labdocs.model.schema import LabData
 
 from labdocs.doctests.fences import Block
@@ -57,6 +58,7 @@ class Known:
                 self.containers.add(image.build.trial_container)
                 self.endpoints |= {f"{v.s.host}:{image.build.trial_port}" for v in views}
         self.mount_point = data.infrastructure.nfs.mount_point
+        self.container_path = data.infrastructure.nfs.container_path
         if data.docs_site:
             self.hosts.add(data.docs_site.host)
             self.endpoints.add(f"{data.docs_site.host}:{data.docs_site.port}")
@@ -85,8 +87,7 @@ def references(block: Block, known: Known) -> list[str]:
             continue
         if re.fullmatch(r"[a-z]+-llm|[a-z]+-[a-z]+", alias) and alias not in known.aliases:
             problems.append(f"ssh alias {alias!r} is not in the data (known: {', '.join(sorted(known.aliases))})")
-    for path in re.findall(r"(/models/models--[\w.-]+/snapshots/[0-9a-f]+|"
-                           rf"{re.escape(known.mount_point)}/models--[\w.-]+/snapshots/[0-9a-f]+)", code):
+    for path in re.findall(hf_cache.paths_pattern([known.container_path, known.mount_point]), code):
         need("model path", path, known.model_paths)
     for image in re.findall(r"docker (?:image inspect|pull|run[^\n]*?) ((?:[a-z0-9.-]+/)*[a-z0-9.-]+:[\w.-]+)", code):
         need("image", image, known.images)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from labdocs.model.schema import LabData
 from labdocs.engines import engine_of
@@ -19,7 +18,7 @@ def local_flags(flags: list[str]) -> list[str]:
     return [PLUGIN_PATHS.get(f, f) for f in flags]
 
 # Model family in the data -> the tiny architecture the lab builds for it.
-TINY_FAMILY = {"gpt-oss": "gpt_oss", "qwen3-coder-moe": "qwen3_moe", "qwen3-moe": "qwen3_moe"}
+TINY_FAMILY = {"gpt-oss": "gpt_oss", "qwen3-coder-moe": "qwen3_moe"}
 
 
 def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):

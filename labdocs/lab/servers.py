@@ -25,6 +25,7 @@ from typing import Iterator
 
 from labdocs.lab import hosts as _hosts
 from labdocs.lab.venv import ensure_venv
+from labdocs.model import hf_cache
 from labdocs.paths import ROOT
 
 TINY_MODEL = Path(__file__).with_name("tiny_model.py")
@@ -40,7 +41,7 @@ class ServerSpec:
 
     hostnames default to NAME.home.arpa and NAME. model_repo is the hub id
     the tiny model is filed under; by default it is read from a served name
-    like /models/models--ORG--NAME/snapshots/<sha> (or ORG/NAME).
+    that is a Hugging Face cache snapshot path (labdocs/model/hf_cache.py), or ORG/NAME.
     """
 
     name: str
@@ -73,11 +74,13 @@ class ServerSpec:
         return list(self.hostnames) if self.hostnames is not None else [f"{self.name}.home.arpa", self.name]
 
     def repo_and_revision(self) -> tuple[str, str | None]:
-        m = re.search(r"models--([^/]+?)--([^/]+)/snapshots/([0-9a-f]{40})", self.served_model_name)
+        parsed = hf_cache.parse(self.served_model_name)
+        if parsed and len(parsed[1]) != 40:     # a shortened sha names no snapshot to build
+            parsed = None
         if self.model_repo:
-            return self.model_repo, m.group(3) if m else None
-        if m:
-            return f"{m.group(1)}/{m.group(2)}", m.group(3)
+            return self.model_repo, parsed[1] if parsed else None
+        if parsed:
+            return parsed
         if re.fullmatch(r"[\w.-]+/[\w.-]+", self.served_model_name):
             return self.served_model_name, None
         return f"lab/{self.name}", None
@@ -241,7 +244,9 @@ def build_models(specs: list[ServerSpec], root: Path, python: Path) -> dict[str,
         [str(python), str(TINY_MODEL), "--out", str(root / ".lab" / "models"), "--request", json.dumps(reqs),
          *(a for path in offline for a in ("--offline-file", path))],
         stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"},
+        env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+             # labdocs.model.hf_cache, the cache layout, from this checkout (stdlib only)
+             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
     if out.returncode != 0:
         raise LabError(f"tiny model build failed (exit {out.returncode})")
@@ -483,5 +488,5 @@ def _running_lab(specs: list[ServerSpec], root: Path, startup_timeout: float,
             signal.signal(sig, handler)
 
 
-def _raise_exit(signum, frame):  # noqa: ARG001
+def _raise_exit(signum, frame):
     raise SystemExit(128 + signum)

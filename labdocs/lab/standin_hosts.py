@@ -257,7 +257,7 @@ def _stop_all() -> None:
         lab.stop()
 
 
-def _raise_exit(signum, frame):  # noqa: ARG001
+def _raise_exit(signum, frame):
     raise SystemExit(128 + signum)
 
 

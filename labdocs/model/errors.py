@@ -99,6 +99,10 @@ def _message(err: dict, root: type[BaseModel]) -> tuple[str, str | None]:
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         owner = model_at(root, loc[:-1])
+        derived = getattr(owner, "DERIVED", {}).get(str(loc[-1]))
+        if derived:
+            return f"'{loc[-1]}' is derived, not declared: {derived}", \
+                "derived, remove it (the pages and generated files show the computed value)"
         allowed = sorted(owner.model_fields) if owner else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""

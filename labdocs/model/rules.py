@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from labdocs.model.cluster import SHARED, declared_gpus, port_of
@@ -18,11 +17,6 @@ READ_PER_TOKEN_TOLERANCE = 0.02   # the groups may round; 2% off active_params_b
 def version_of(data: LabData, system):
     """The vllm_versions: row of the vLLM inside a system's image, or None."""
     return engine_of(system).version_of(data, system)
-
-
-def client_format(system, family) -> str:
-    """What a client sees for a system's tool calls (its engine's parser registry)."""
-    return engine_of(system).client_format(system.tool_calling.parser, family)
 
 
 def _provenance(data: LabData) -> Iterator[Problem]:
@@ -79,9 +73,6 @@ def _read_per_token(data: LabData, key: str, s) -> Iterator[Problem]:
         yield ("systems", key, "model", "read_per_token"), \
             f"the groups add up to {total:g}B, not active_params_b ({s.model.active_params_b:g}B)", \
             "list every tensor a token reads (experts, attention, router, lm_head), each once"
-def expected_model_id(data: LabData, repo: str, snapshot: str) -> str:
-    org, name = repo.split("/", 1)
-    return f"{data.infrastructure.nfs.container_path}/models--{org}--{name}/snapshots/{snapshot}"
 
 
 def _unique(items: Iterator[tuple[tuple, object]], what: str, owner: str = "system") -> Iterator[Problem]:
@@ -172,18 +163,6 @@ def check(data: LabData) -> Iterator[Problem]:
                 f"use one of: {', '.join(data.quantizations)}, or add it under quantizations:"
         if s.image not in data.images:
             yield base + ("image",), f"unknown image {s.image!r}", f"use one of: {', '.join(data.images)}"
-        family = data.model_families.get(s.model.family)
-        if family and client_format(s, family) != s.tool_calling.format:
-            seen = client_format(s, family)
-            yield base + ("tool_calling", "format"), (
-                f"{s.tool_calling.format!r} is not what clients get: parser {s.tool_calling.parser!r} on a "
-                f"{s.model.family} model gives {seen!r}"), (
-                f"declare format: {seen}, or use a parser for {s.model.family}'s own format "
-                f"({', '.join(family.parsers)}) with format: openai")
-        want = expected_model_id(data, s.model.repo, s.model.snapshot)
-        if s.model.id != want:
-            yield base + ("model", "id"), f"{s.model.id!r} does not match model.repo and model.snapshot", \
-                f"vLLM reports the served path: {want}"
         if s.cluster:
             yield from _cluster(data, key, s)
         yield from engine_of(s).problems(data, key, s)
@@ -219,8 +198,8 @@ def warnings(data: LabData) -> Iterator[Problem]:
     """Legal but worth a look: printed by the command line, shown on the known-issues page."""
     for key, s in data.systems.items():
         family = data.model_families.get(s.model.family)
-        if family and client_format(s, family) != "openai":
+        if family and s.tool_calling.format != "openai":
             yield ("systems", key, "tool_calling", "parser"), (
                 f"{s.tool_calling.parser!r} does not read {s.model.family}'s native tool-call format "
                 f"({family.tool_format}): clients get the calls as text in content"), \
-                f"vLLM's parser for it: --tool-call-parser {' or '.join(family.parsers)} (tool_calling.parser and format)"
+                f"vLLM's parser for it: --tool-call-parser {' or '.join(family.parsers)} (tool_calling.parser; the format follows)"

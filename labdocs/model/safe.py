@@ -137,7 +137,8 @@ FlagName = _pattern_type(
     "a vLLM flag name without the leading '--', lower-case letters, digits and '-'",
     "gpu-memory-utilization",
 )
-FlagValue = _pattern_type(
+# The check behind a vllm_args word (CHECKS["flag_value"], called by schema._check_arg); no field has it as a type.
+_pattern_type(
     "flag_value",
     r"[A-Za-z0-9._:/+,@%][A-Za-z0-9._:/=+,@%-]{0,255}",
     "letters, digits and . _ : / = + , @ % - only, not starting with '-' or '='; no spaces, quotes, '$' or backticks",

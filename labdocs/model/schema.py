@@ -1,19 +1,22 @@
 """The shape of data/systems.yaml: Pydantic models that refuse unknown keys.
 
 Field descriptions double as the hints shown when a key is missing. Rules that involve more than one
-field (uniqueness, parser vs format, model id vs repo) live in rules.py so each error can name its key.
+field (uniqueness, references, parser vs vLLM version) live in rules.py so each error can name its key.
+Keys that other keys determine are derived, not declared (DERIVED, LabData._derive).
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
+from labdocs.engines import engine_of
 from labdocs.engines.vllm import REASONING_FIELDS
+from labdocs.model import hf_cache
 from labdocs.model.safe import (
     CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
     IPv4, NpmPackage, Program, SecretName, Sha, Text, Url, Word,
@@ -255,9 +258,13 @@ class ModelFiles(Strict):
 
 
 class Model(Strict):
+    # Keys the data must not declare: LabData derives them (the error says so and how).
+    DERIVED: ClassVar[dict[str, str]] = {
+        "id": f"the model id vLLM reports, the served folder {hf_cache.LAYOUT} (ROOT: "
+              "infrastructure.nfs.container_path; ORG/NAME: model.repo; SHA: model.snapshot)"}
+
     repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME")
-    snapshot: Sha = Field(description="the snapshot commit sha under models--ORG--NAME/snapshots/")
-    id: AbsPath = Field(description="the model id vLLM reports: CONTAINER_PATH/models--ORG--NAME/snapshots/SHA")
+    snapshot: Sha = Field(description=f"the snapshot commit sha, SHA in {hf_cache.LAYOUT}")
     family: Identifier = Field(description="a key of model_families:, e.g. gpt-oss or qwen3-coder-moe")
     params_b: Positive = Field(description="total parameters, billions")
     active_params_b: Positive = Field(description="parameters active per token, billions")
@@ -266,6 +273,12 @@ class Model(Strict):
     read_per_token: list[TensorGroup] | None = Field(
         default=None, description="the tensors one generated token reads, by precision; default: all active at quantization")
     files: ModelFiles | None = None
+    _id: str = PrivateAttr(default="")
+
+    @property
+    def id(self) -> str:
+        """Derived (LabData._derive): the model id vLLM reports for the served snapshot folder."""
+        return self._id
 
 
 class Speed(Strict):
@@ -275,9 +288,19 @@ class Speed(Strict):
 
 
 class ToolCalling(Strict):
-    format: ToolFormat = Field(description="what a client sees: openai (tool_calls), hermes or qwen3-xml (text in content)")
+    DERIVED: ClassVar[dict[str, str]] = {
+        "format": "what a client sees for a tool call (openai: tool_calls; hermes or qwen3-xml: text in content), "
+                  "from tool_calling.parser and the model family's tool_format"}
+
     parser: Word = Field(description="vLLM --tool-call-parser value, e.g. hermes or qwen3_coder")
     auto_tool_choice: bool = True
+    _format: ToolFormat | None = PrivateAttr(default=None)
+
+    @property
+    def format(self) -> ToolFormat | None:
+        """Derived (LabData._derive): openai when the parser reads the family's native format, else that
+        format, left as text in content. None only for an unknown family, which rules.check refuses."""
+        return self._format
 
 
 class Reasoning(Strict):
@@ -466,7 +489,8 @@ class DocsSite(Strict):
     port: Port = Field(description="the port it serves on, e.g. 80")
     ssh: Ssh
     site_root: AbsPath = Field(description="where releases/ and the served `site` link live, e.g. /srv/labdocs")
-    unit: Identifier = Field(description="the systemd unit's name, e.g. labdocs-site")
+    unit: Identifier = Field(description="the systemd unit's name, e.g. labdocs-site: docs-site/unit.service is "
+                             "installed as <unit>.service")
     python: Program = Field(description="the host's Python 3 (its http.server serves the files), e.g. /usr/bin/python3")
 
 
@@ -486,3 +510,16 @@ class LabData(Strict):
     references: list[Reference] = Field(default_factory=list)
     ci: Ci | None = Field(default=None, description="the lab's CI workflows; none are generated without it")
     docs_site: DocsSite | None = Field(default=None, description="where the lab serves this site; nothing is generated without it")
+
+    @model_validator(mode="after")
+    def _derive(self) -> "LabData":
+        """Fill in the derived keys (the DERIVED of Model and ToolCalling): computed here, once, so no
+        data file can declare a value that disagrees. They are properties, not fields: model_dump leaves
+        them out, and a dump validates again."""
+        container = self.infrastructure.nfs.container_path
+        for system in self.systems.values():
+            model, tools = system.model, system.tool_calling
+            model._id = hf_cache.snapshot_path(container, model.repo, model.snapshot)
+            family = self.model_families.get(model.family)
+            tools._format = engine_of(system).client_format(tools.parser, family) if family else None
+        return self

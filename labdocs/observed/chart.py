@@ -11,6 +11,8 @@ import math
 from datetime import datetime, timezone
 from html import escape
 
+from labdocs.observed.records import HistoryLine
+
 METRICS = {
     "decode_tokens_per_s": ("Decode speed", "tok/s"),
     "ttft_s": ("Time to first token", "s"),
@@ -53,15 +55,15 @@ def _num(v: float) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
-def series(history: list[dict], metric: str) -> dict[str, list[tuple[datetime, float | None]]]:
+def series(history: list[HistoryLine], metric: str) -> dict[str, list[tuple[datetime, float | None]]]:
     """system -> [(time, value or None)] in time order, for every run that has the system."""
     out: dict[str, list[tuple[datetime, float | None]]] = {}
     for entry in history:
-        t = _time(entry.get("checked_at"))
+        t = _time(entry.checked_at)
         if t is None:
             continue
-        for key, rec in (entry.get("systems") or {}).items():
-            value = rec.get(metric) if isinstance(rec, dict) else None
+        for key, rec in entry.systems.items():
+            value = getattr(rec, metric, None)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             out.setdefault(key, []).append((t, float(value) if ok else None))
     for points in out.values():
@@ -69,7 +71,7 @@ def series(history: list[dict], metric: str) -> dict[str, list[tuple[datetime, f
     return out
 
 
-def svg_history(history: list[dict], metric: str, *, title: str | None = None) -> str:
+def svg_history(history: list[HistoryLine], metric: str, *, title: str | None = None) -> str:
     """An SVG document (a string) charting `metric` (a key of METRICS, or any numeric field of the
     history's per-system entries) over time."""
     label, unit = METRICS.get(metric, (metric, ""))

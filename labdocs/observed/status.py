@@ -12,6 +12,7 @@ stale depends on when it is read, so the site marks it (labdocs/docsite/hooks/ob
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -19,7 +20,11 @@ from labdocs.observed.store import PUBLISHED_HISTORY as HISTORY_FILE
 from labdocs.observed.store import PUBLISHED_STATUS as STATUS_FILE
 from labdocs.observed.store import PUBLISHED_TARGET
 
+from labdocs.model.ceiling import describe_speed
 from labdocs.model.errors import DataError, DataInvalid
+from labdocs.observed.chart import svg_history
+from labdocs.observed.records import FORMAT, HistoryLine, Status, StatusInvalid, SystemRecord
+from labdocs.observed.store import load_history, load_status
 from labdocs.paths import ROOT
 
 CHARTS = {"decode_tokens_per_s": "Decode speed (tokens/s)", "ttft_s": "Time to first token (s)"}
@@ -39,40 +44,37 @@ _LAB_HINT = ("the published status holds probes of the real hosts only (`make st
              "a lab probe writes test-results/status/. Remove the file (git rm) or restore the live one")
 
 
-def observations(root: Path = ROOT) -> tuple[dict | None, list[dict]]:
+def observations(root: Path = ROOT) -> tuple[Status | None, list[HistoryLine]]:
     """The last live probe and the live history; raises DataInvalid if data/ holds anything else."""
-    from labdocs.observed.store import load_history, load_status
-
     try:
         status = load_status(root / STATUS_FILE)
-    except ValueError as exc:
-        raise _refuse(STATUS_FILE, None, "", f"not JSON: {exc}", "restore it from git, or remove it") from None
+        history = load_history(root / HISTORY_FILE)
+    except StatusInvalid as exc:
+        raise _refuse(exc.path.removeprefix(f"{root}/"), exc.line, exc.key, exc.why,
+                      f"it does not follow {FORMAT}: restore it from git, or remove it") from None
     if status is not None:
-        if status.get("target") != PUBLISHED_TARGET:
-            raise _refuse(STATUS_FILE, None, "target", f"{status.get('target')!r} is not {PUBLISHED_TARGET!r}",
-                          _LAB_HINT)
-        if not ISO.fullmatch(str(status.get("checked_at"))):
-            raise _refuse(STATUS_FILE, None, "checked_at", f"{status.get('checked_at')!r} is not a UTC time "
+        if status.target != PUBLISHED_TARGET:
+            raise _refuse(STATUS_FILE, None, "target", f"{status.target!r} is not {PUBLISHED_TARGET!r}", _LAB_HINT)
+        if not ISO.fullmatch(status.checked_at):
+            raise _refuse(STATUS_FILE, None, "checked_at", f"{status.checked_at!r} is not a UTC time "
                           "like 2026-12-02T03:00:00Z", "write it with `make status TARGET=live`")
-        run_url = status.get("run_url")
-        if run_url is not None and not RUN_URL.fullmatch(str(run_url)):
-            raise _refuse(STATUS_FILE, None, "run_url", f"{run_url!r} is not a plain http(s) address",
+        if status.run_url is not None and not RUN_URL.fullmatch(status.run_url):
+            raise _refuse(STATUS_FILE, None, "run_url", f"{status.run_url!r} is not a plain http(s) address",
                           "the scheduled job sets LABDOCS_RUN_URL to its run's page")
-    history = load_history(root / HISTORY_FILE)
     for number, entry in enumerate(history, start=1):
-        if entry.get("target") != PUBLISHED_TARGET:
-            raise _refuse(HISTORY_FILE, number, "target", f"{entry.get('target')!r} is not {PUBLISHED_TARGET!r}",
+        if entry.target != PUBLISHED_TARGET:
+            raise _refuse(HISTORY_FILE, number, "target", f"{entry.target!r} is not {PUBLISHED_TARGET!r}",
                           _LAB_HINT)
     return status, history
 
 
-def observed_at(status: dict | None, key: str) -> str | None:
+def observed_at(status: Status | None, key: str) -> str | None:
     """When `key` was last observed (its probe's start, else the run's), or None if never."""
-    record = (status or {}).get("systems", {}).get(key)
+    record = status.systems.get(key) if status else None
     if not record:
         return None
-    started = record.get("started_at")
-    return started if ISO.fullmatch(str(started)) else status["checked_at"]
+    started = record.started_at
+    return started if ISO.fullmatch(str(started)) else status.checked_at
 
 
 def shown_time(iso: str) -> str:
@@ -91,26 +93,66 @@ def badge_svg(label: str, value: str, color: str, title: str) -> str:
             f'</g></svg>\n')
 
 
-def system_badge(key: str, status: dict | None) -> str:
-    record = (status or {}).get("systems", {}).get(key)
+def system_badge(key: str, status: Status | None) -> str:
+    record = status.systems.get(key) if status else None
     if not record:
         return badge_svg(key, NOT_PROBED, GREY, f"{key}: {NOT_PROBED} (no probe of the real host recorded)")
-    verdict, when = str(record.get("verdict")), observed_at(status, key)
+    verdict, when = str(record.verdict), observed_at(status, key)
     return badge_svg(key, f"{verdict}, {shown_time(when)}", COLORS.get(verdict, GREY),
                      f"{key}: {verdict}, observed {when}")
 
 
-def outputs(data, root: Path = ROOT) -> tuple[dict[str, str], dict | None]:
-    """charts/*.svg for the generator, and the last live status for the STATUS template."""
-    from labdocs.observed.chart import svg_history
-
+def outputs(data, root: Path = ROOT) -> tuple[dict[str, tuple[str, str]], Status | None]:
+    """charts/*.svg for the generator, {path: (the file it is drawn from, svg)} (the generator adds the
+    marker), and the last live status for the STATUS template."""
     status, history = observations(root)
-    files = {f"charts/badge-{key}.svg": MARK.format(STATUS_FILE) + system_badge(key, status)
-             for key in data.systems}
+    files = {f"charts/badge-{key}.svg": (STATUS_FILE, system_badge(key, status)) for key in data.systems}
     if history:
         for metric, title in CHARTS.items():
-            files[f"charts/{metric}.svg"] = MARK.format(HISTORY_FILE) + svg_history(history, metric, title=title)
+            files[f"charts/{metric}.svg"] = (HISTORY_FILE, svg_history(history, metric, title=title))
     return files, status
 
 
-MARK = "<!-- DO NOT EDIT: generated from {} by `make generate` (labdocs/observed/status.py); `make status TARGET=live` records a probe. -->\n"
+@dataclass(frozen=True)
+class ObservedRow:
+    """One system's row of STATUS.md's Observed table, every cell finished text."""
+
+    key: str
+    name: str
+    probed: bool
+    verdict: str = NOT_PROBED      # the badge's alt text
+    model_id: str = NOT_PROBED
+    context: str = ""
+    ttft: str = ""
+    decode: str = ""
+    tool_calls: str = ""
+    drift: str = ""
+
+    @classmethod
+    def of(cls, key: str, name: str, record: SystemRecord | None) -> ObservedRow:
+        if record is None:
+            return cls(key, name, probed=False)
+        checks = record.checks
+        models, speed = checks.models, checks.speed
+        tool = checks.tool_format
+        return cls(key, name, probed=True, verdict=str(record.verdict),
+                   model_id=_match(models.id_match if models else None),
+                   context=_match(models.context_match if models else None),
+                   ttft="n/a" if speed is None or speed.ttft_s is None else f"{speed.ttft_s:.2f} s",
+                   decode=(speed and (describe_speed(speed.decode_tokens_per_s, speed.measured_pct_of_ceiling)
+                                      or speed.error)) or "n/a",
+                   tool_calls=(tool and tool.status) or "n/a",
+                   drift="; ".join(d.message.replace("|", "\\|") for d in record.drift) if record.drift else "none")
+
+
+def _match(value: bool | None) -> str:
+    return "matches" if value else "**differs**" if value is False else "not checked"
+
+
+def observed_rows(data, status: Status | None) -> list[ObservedRow]:
+    """The Observed table's rows, one per declared system, in the data's order."""
+    systems = status.systems if status else {}
+    return [ObservedRow.of(key, system.name, systems.get(key)) for key, system in data.systems.items()]
+
+
+STATUS_MODULE = "labdocs/observed/status.py"     # what renders the charts, as their marker names it

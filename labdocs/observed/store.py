@@ -5,16 +5,14 @@ Only probes of the real hosts (target "live") are published there: the site, STA
 read those two files. A lab probe writes the same two files under test-results/status/ (never committed),
 and the probe refuses to write a lab run to the published paths.
 
-status.json:  {"checked_at": ISO-8601 UTC, "target": "lab"|"live", "systems": {key: record}}
-history line: {"checked_at", "target", "systems": {key: {verdict, drift, health_latency_ms, ttft_s,
-               decode_tokens_per_s, measured_pct_of_ceiling, tool_format, served_model, version}}}
+status.json:  Status, history line: HistoryLine (labdocs/observed/records.py).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from labdocs.observed.records import HistoryLine, Status
 from labdocs.paths import write_atomic
 
 HISTORY_KEEP = 500
@@ -39,64 +37,34 @@ def is_published(root: Path, path: Path) -> bool:
 
 
 
-def write_status(path: Path | str, status: dict) -> None:
-    write_atomic(path, json.dumps(status, indent=2, ensure_ascii=False) + "\n")
+def write_status(path: Path | str, status: Status) -> None:
+    status.write(path)
 
 
-def load_status(path: Path | str) -> dict | None:
-    """The last run's document, or None if there is none yet."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
+def load_status(path: Path | str) -> Status | None:
+    """The last run's document, or None if there is none yet; StatusInvalid names a malformed one."""
+    return Status.load(path)
 
 
-def history_entry(status: dict) -> dict:
+def history_entry(status: Status) -> HistoryLine:
     """The compact line a run adds to the history."""
-    systems = {}
-    for key, rec in status.get("systems", {}).items():
-        checks = rec.get("checks", {})
-        speed = checks.get("speed") or {}
-        models = checks.get("models") or {}
-        systems[key] = {
-            "verdict": rec.get("verdict"),
-            "drift": [d["kind"] for d in rec.get("drift", [])],
-            "health_latency_ms": (checks.get("health") or {}).get("latency_ms"),
-            "ttft_s": speed.get("ttft_s"),
-            "decode_tokens_per_s": speed.get("decode_tokens_per_s"),
-            "measured_pct_of_ceiling": speed.get("measured_pct_of_ceiling"),
-            "tool_format": (checks.get("tool_format") or {}).get("status"),
-            "served_model": (models.get("served") or [None])[0],
-            "version": (checks.get("version") or {}).get("version"),
-        }
-    return {"checked_at": status.get("checked_at"), "target": status.get("target"), "systems": systems}
+    return HistoryLine.of(status)
 
 
-def append_history(path: Path | str, status: dict, keep: int = HISTORY_KEEP) -> int:
-    """Add this run's line, keep only the last `keep` lines (the file is rewritten atomically).
-    Returns the number of lines kept."""
+def append_history(path: Path | str, status: Status, keep: int = HISTORY_KEEP) -> int:
+    """Add this run's line, keep only the last `keep` lines (the file is rewritten atomically; older
+    lines are kept as written). Returns the number of lines kept."""
     path = Path(path)
     lines = []
     if path.exists():
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    lines.append(json.dumps(history_entry(status), separators=(",", ":"), ensure_ascii=False))
+    lines.append(history_entry(status).line())
     lines = lines[-keep:] if keep > 0 else []
     write_atomic(path, "".join(line + "\n" for line in lines))
     return len(lines)
 
 
-def load_history(path: Path | str, target: str | None = None) -> list[dict]:
-    """History entries, oldest first (unreadable lines skipped); only one target's if given."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and (target is None or entry.get("target") == target):
-            out.append(entry)
-    return out
+def load_history(path: Path | str, target: str | None = None) -> list[HistoryLine]:
+    """History entries, oldest first (lines that are not JSON skipped, malformed ones refused with
+    StatusInvalid); only one target's if given."""
+    return [e for e in HistoryLine.load_all(path) if target is None or e.target == target]

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from labdocs.observed.records import (HealthCheck, ModelsCheck, SpeedCheck, SystemRecord, ToolFormatCheck,
+                                      VersionCheck)
 from labdocs.paths import ROOT
 
 
@@ -51,46 +53,48 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _mark(name: str, rec: dict) -> str:
-    if name == "tool_format" and rec.get("status") == "inconclusive":
+def _mark(name: str, rec) -> str:
+    if name == "tool_format" and rec.status == "inconclusive":
         return "?"
-    return {True: "ok", False: "FAIL", None: "skip"}[rec.get("ok")]
+    return {True: "ok", False: "FAIL", None: "skip"}[rec.ok]
 
 
-def progress_line(key: str, name: str, rec: dict, width: int = 10) -> str:
-    return f"  {key:<{width}} {name:<12} {_mark(name, rec):<5} {rec.get('summary') or rec.get('error') or ''}"
+def progress_line(key: str, name: str, rec, width: int = 10) -> str:
+    return f"  {key:<{width}} {name:<12} {_mark(name, rec):<5} {rec.summary or rec.error or ''}"
 
 
-def table(records: list[dict]) -> str:
+def _row(r: SystemRecord) -> tuple:
+    c = r.checks
+    h, v, m = c.health or HealthCheck(), c.version or VersionCheck(), c.models or ModelsCheck()
+    s, t = c.speed or SpeedCheck(), c.tool_format or ToolFormatCheck()
+    health = (f"{h.latency_ms:.0f} ms" if h.ok else (h.error or "-"))
+    model = "-" if not m.served else ("ok" if m.id_match else "OTHER")
+    context = "-" if not m.max_model_len else (
+        f"{m.max_model_len}" + ("" if m.context_match is not False else " (!)"))
+    ttft = f"{s.ttft_s * 1000:.0f} ms" if s.ttft_s is not None else "-"
+    decode = "-"
+    if s.decode_tokens_per_s is not None:
+        decode = f"{s.decode_tokens_per_s:.0f} tok/s"
+        if s.measured_pct_of_ceiling is not None:
+            decode += f" ({s.measured_pct_of_ceiling:.0f}%)"
+    tools = t.status or ("skipped" if t.skipped else "-")
+    return (r.system, r.verdict, health[:28], v.version or "-", model, context, ttft, decode, tools)
+
+
+def table(records: list[SystemRecord]) -> str:
     rows = [("SYSTEM", "VERDICT", "HEALTH", "VERSION", "MODEL", "CONTEXT", "TTFT", "DECODE", "TOOLS")]
-    for r in records:
-        c = r["checks"]
-        h, v, m = c.get("health") or {}, c.get("version") or {}, c.get("models") or {}
-        s, t = c.get("speed") or {}, c.get("tool_format") or {}
-        health = (f"{h['latency_ms']:.0f} ms" if h.get("ok") else (h.get("error") or "-"))
-        model = "-" if not m.get("served") else ("ok" if m.get("id_match") else "OTHER")
-        context = "-" if not m.get("max_model_len") else (
-            f"{m['max_model_len']}" + ("" if m.get("context_match") is not False else " (!)"))
-        ttft = f"{s['ttft_s'] * 1000:.0f} ms" if s.get("ttft_s") is not None else "-"
-        decode = "-"
-        if s.get("decode_tokens_per_s") is not None:
-            decode = f"{s['decode_tokens_per_s']:.0f} tok/s"
-            if s.get("measured_pct_of_ceiling") is not None:
-                decode += f" ({s['measured_pct_of_ceiling']:.0f}%)"
-        tools = t.get("status") or ("skipped" if t.get("skipped") else "-")
-        rows.append((r["system"], r["verdict"], health[:28], v.get("version") or "-", model, context, ttft,
-                     decode, tools))
+    rows += [_row(r) for r in records]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     for r in records:
-        if r["verdict"] == "down":
-            lines.append(f"  {r['system']}: down: {r['down_reason']}")
-        for item in r["drift"]:
-            lines.append(f"  {r['system']}: {item['kind']}: {item['message']}")
+        if r.verdict == "down":
+            lines.append(f"  {r.system}: down: {r.down_reason}")
+        for item in r.drift:
+            lines.append(f"  {r.system}: {item.kind}: {item.message}")
     return "\n".join(lines)
 
 
-def annotations(records: list[dict]) -> list[str]:
+def annotations(records: list[SystemRecord]) -> list[str]:
     """`::error` workflow commands, one per system that is down and per drifting fact, so a failed
     scheduled run says which system and which fact on its summary page."""
     def escape(text: str) -> str:      # the runners' escaping for workflow command values
@@ -98,11 +102,11 @@ def annotations(records: list[dict]) -> list[str]:
 
     out = []
     for r in records:
-        if r["verdict"] == "down":
-            out.append(f"::error title={r['system']} is down::{escape(r['system'])}: down: {escape(str(r['down_reason']))}")
-        for item in r["drift"]:
-            out.append(f"::error title={r['system']} drifts ({item['kind']})::"
-                       f"{escape(r['system'])}: {item['kind']}: {escape(item['message'])}")
+        if r.verdict == "down":
+            out.append(f"::error title={r.system} is down::{escape(r.system)}: down: {escape(str(r.down_reason))}")
+        for item in r.drift:
+            out.append(f"::error title={r.system} drifts ({item.kind})::"
+                       f"{escape(r.system)}: {item.kind}: {escape(item.message)}")
     return out
 
 
@@ -110,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from labdocs.model.loader import load
 
-    from labdocs.probe import Settings, append_history, exit_code, live_urls, probe_all_async, status_document, write_status
-    from labdocs.probe.run import lab_parser_overrides
-    from labdocs.observed.store import PUBLISHED_TARGET, default_paths, is_published
+    from labdocs.probe.run import Settings, lab_parser_overrides, live_urls, probe_all_async, status_document
+    from labdocs.probe.verdict import exit_code
+    from labdocs.observed.store import PUBLISHED_TARGET, append_history, default_paths, is_published, write_status
 
     out, history = default_paths(ROOT, args.target)
     out, history = args.out or out, args.history or history
@@ -150,10 +154,10 @@ def main(argv: list[str] | None = None) -> int:
 
     width = max(len(k) for k in data.systems)
 
-    def progress(key: str, name: str, rec: dict) -> None:
+    def progress(key: str, name: str, rec) -> None:
         print(progress_line(key, name, rec, width), flush=True)
 
-    def run(base_urls: dict[str, str], lab_parsers: dict | None = None) -> list[dict]:
+    def run(base_urls: dict[str, str], lab_parsers: dict | None = None) -> list[SystemRecord]:
         settings = Settings.from_data(data, lab_parsers=lab_parsers or {}, **overrides)
         keys = [k for k in data.systems if k in base_urls and (not only or k in only)]
         print(f"probing {', '.join(keys)} ({args.target}; timeout {settings.timeout_s:g} s per request)",

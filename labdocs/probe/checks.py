@@ -1,8 +1,8 @@
 """The plain GET checks: /health, /version, /v1/models, /metrics.
 
-Each returns a dict with ok, status, latency_ms, error, summary and its own fields, plus `evidence`:
-a list of (kind, message) with kind "not_vllm" (the answer is well-formed but not what vLLM sends:
-404, an HTML page, another shape) or "garbage" (a body that is not what it claims to be).
+Each returns its record (labdocs/observed/records.py) with ok, status, latency_ms, error, summary and its
+own fields, plus `evidence`: a list of (kind, message) with kind "not_vllm" (the answer is well-formed but
+not what vLLM sends: 404, an HTML page, another shape) or "garbage" (a body that is not what it claims to be).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import httpx
 
 from labdocs.engines import DEFAULT, ENGINES
+from labdocs.model import hf_cache
+from labdocs.observed.records import Evidence, HealthCheck, MetricsCheck, ModelsCheck, VersionCheck
 from labdocs.probe import metrics as metrics_mod
 from labdocs.probe.transport import Reply, fetch
 
@@ -17,150 +19,151 @@ from labdocs.probe.transport import Reply, fetch
 PATHS = ENGINES[DEFAULT].ENDPOINTS   # /health, /version, /v1/models, /metrics
 
 
-def _ev(kind: str, message: str) -> dict:
-    return {"kind": kind, "message": message}
+def _ev(kind: str, message: str) -> Evidence:
+    return Evidence(kind=kind, message=message)
 
 
-def _base(reply: Reply) -> dict:
-    return {"ok": False, "status": reply.status, "latency_ms": reply.latency_ms, "error": reply.error,
-            "evidence": []}
+def _base(cls, reply: Reply):
+    return cls(ok=False, status=reply.status, latency_ms=reply.latency_ms, error=reply.error, evidence=[])
 
 
-def _shape_problem(name: str, reply: Reply, rec: dict) -> bool:
+def _shape_problem(name: str, reply: Reply, rec) -> bool:
     """Record evidence for a non-200 or non-JSON answer. True if there was a problem."""
     if reply.error_kind == "protocol":
-        rec["evidence"].append(_ev("garbage", f"{name}: {reply.error}"))
+        rec.evidence.append(_ev("garbage", f"{name}: {reply.error}"))
         return True
     if not reply.transport_ok:
         return True
     kind = reply.body_kind()
     if reply.status != 200:
-        rec["error"] = f"HTTP {reply.status}" + (" (an HTML page)" if kind == "html" else "")
-        rec["evidence"].append(_ev("not_vllm", f"{name} answers HTTP {reply.status}"))
+        rec.error = f"HTTP {reply.status}" + (" (an HTML page)" if kind == "html" else "")
+        rec.evidence.append(_ev("not_vllm", f"{name} answers HTTP {reply.status}"))
         return True
     if kind == "html":
-        rec["error"] = "an HTML page"
-        rec["evidence"].append(_ev("not_vllm", f"{name} answers an HTML page"))
+        rec.error = "an HTML page"
+        rec.evidence.append(_ev("not_vllm", f"{name} answers an HTML page"))
         return True
     if kind != "json":
-        rec["error"] = f"not JSON: {reply.excerpt(60)!r}" if kind == "text" else "empty body"
-        rec["evidence"].append(_ev("garbage", f"{name} answers {'non-JSON text' if kind == 'text' else 'an empty body'}"
+        rec.error = f"not JSON: {reply.excerpt(60)!r}" if kind == "text" else "empty body"
+        rec.evidence.append(_ev("garbage", f"{name} answers {'non-JSON text' if kind == 'text' else 'an empty body'}"
                                 f" ({reply.excerpt(40)!r})"))
         return True
     return False
 
 
-async def health(client: httpx.AsyncClient, timeout: float) -> dict:
+async def health(client: httpx.AsyncClient, timeout: float) -> HealthCheck:
     reply = await fetch(client, "GET", PATHS.health, timeout=timeout)
-    rec = _base(reply)
-    rec["down"] = reply.down
+    rec = _base(HealthCheck, reply)
+    rec.down = reply.down
     if reply.down:
-        rec["summary"] = reply.error
+        rec.summary = reply.error
         return rec
     if reply.error_kind == "protocol":
-        rec["evidence"].append(_ev("garbage", f"/health: {reply.error}"))
-        rec["summary"] = "garbage on the wire"
+        rec.evidence.append(_ev("garbage", f"/health: {reply.error}"))
+        rec.summary = "garbage on the wire"
         return rec
     kind = reply.body_kind()
     if reply.status == 200 and kind != "html":
-        rec["ok"] = True
-        rec["summary"] = f"200 in {reply.latency_ms:.0f} ms"
+        rec.ok = True
+        rec.summary = f"200 in {reply.latency_ms:.0f} ms"
     elif reply.status is not None and reply.status >= 500:
         # vLLM answers 5xx on /health when its engine is dead: the service is down.
-        rec["down"] = True
-        rec["error"] = f"unhealthy: HTTP {reply.status}"
-        rec["summary"] = rec["error"]
+        rec.down = True
+        rec.error = f"unhealthy: HTTP {reply.status}"
+        rec.summary = rec.error
     else:
         what = "an HTML page" if kind == "html" else f"HTTP {reply.status}"
-        rec["error"] = what
-        rec["evidence"].append(_ev("not_vllm", f"/health answers {what}"))
-        rec["summary"] = what
+        rec.error = what
+        rec.evidence.append(_ev("not_vllm", f"/health answers {what}"))
+        rec.summary = what
     return rec
 
 
-async def version(client: httpx.AsyncClient, timeout: float) -> dict:
+async def version(client: httpx.AsyncClient, timeout: float) -> VersionCheck:
     reply = await fetch(client, "GET", PATHS.version, timeout=timeout)
-    rec = _base(reply)
-    rec["version"] = None
+    rec = _base(VersionCheck, reply)
+    rec.version = None
     if not _shape_problem("/version", reply, rec):
         body = reply.json()
         if isinstance(body, dict) and isinstance(body.get("version"), str):
-            rec.update(ok=True, version=body["version"])
+            rec.ok, rec.version = True, body["version"]
         else:
-            rec["error"] = "no version field"
-            rec["evidence"].append(_ev("not_vllm", f"/version is not vLLM's {{\"version\": ...}} ({reply.excerpt(40)!r})"))
-    rec["summary"] = rec["version"] or rec["error"]
+            rec.error = "no version field"
+            rec.evidence.append(_ev("not_vllm", f"/version is not vLLM's {{\"version\": ...}} ({reply.excerpt(40)!r})"))
+    rec.summary = rec.version or rec.error
     return rec
 
 
-async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, expected_context: int) -> dict:
+async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, expected_context: int) -> ModelsCheck:
     reply = await fetch(client, "GET", PATHS.models, timeout=timeout)
-    rec = _base(reply)
-    rec.update(served=[], expected_id=expected_id, id_match=False, max_model_len=None,
-               expected_context=expected_context, context_match=None, owned_by=None)
+    rec = _base(ModelsCheck, reply)
+    for name, value in dict(served=[], expected_id=expected_id, id_match=False, max_model_len=None,
+                            expected_context=expected_context, context_match=None, owned_by=None).items():
+        setattr(rec, name, value)   # all of them set, so the record always holds them
     if not _shape_problem("/v1/models", reply, rec):
         body = reply.json()
         data = body.get("data") if isinstance(body, dict) else None
         entries = [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else None
         if entries is None:
-            rec["error"] = "not an OpenAI model list"
-            rec["evidence"].append(_ev("not_vllm", f"/v1/models is not an OpenAI model list ({reply.excerpt(40)!r})"))
+            rec.error = "not an OpenAI model list"
+            rec.evidence.append(_ev("not_vllm", f"/v1/models is not an OpenAI model list ({reply.excerpt(40)!r})"))
         else:
-            rec["served"] = [m["id"] for m in entries]
+            rec.served = [m["id"] for m in entries]
             mine = next((m for m in entries if m["id"] == expected_id), None)
-            rec["id_match"] = mine is not None
+            rec.id_match = mine is not None
             shown = mine or (entries[0] if entries else None)
             if shown is not None:
-                rec["owned_by"] = shown.get("owned_by")
+                rec.owned_by = shown.get("owned_by")
                 if isinstance(shown.get("max_model_len"), int):
-                    rec["max_model_len"] = shown["max_model_len"]
+                    rec.max_model_len = shown["max_model_len"]
             if mine is not None:
-                rec["context_match"] = rec["max_model_len"] == expected_context if rec["max_model_len"] else None
-            rec["ok"] = rec["id_match"] and rec["context_match"] is not False
+                rec.context_match = rec.max_model_len == expected_context if rec.max_model_len else None
+            rec.ok = rec.id_match and rec.context_match is not False
             if not entries:
-                rec["error"] = "the server lists no model"
-    if rec["served"]:
-        ids = ", ".join(_short(s) for s in rec["served"])
-        rec["summary"] = (f"{ids}" + (f", max_model_len {rec['max_model_len']}" if rec["max_model_len"] else "")
-                          + ("" if rec["id_match"] else f" (expected {_short(expected_id)})"))
+                rec.error = "the server lists no model"
+    if rec.served:
+        ids = ", ".join(_short(s) for s in rec.served)
+        rec.summary = (f"{ids}" + (f", max_model_len {rec.max_model_len}" if rec.max_model_len else "")
+                       + ("" if rec.id_match else f" (expected {_short(expected_id)})"))
     else:
-        rec["summary"] = rec["error"]
+        rec.summary = rec.error
     return rec
 
 
-async def metrics(client: httpx.AsyncClient, timeout: float) -> dict:
+async def metrics(client: httpx.AsyncClient, timeout: float) -> MetricsCheck:
     reply = await fetch(client, "GET", PATHS.metrics, timeout=timeout)
-    rec = _base(reply)
+    rec = _base(MetricsCheck, reply)
     if not reply.transport_ok:
         if reply.error_kind == "protocol":
-            rec["evidence"].append(_ev("garbage", f"/metrics: {reply.error}"))
-        rec["summary"] = reply.error
+            rec.evidence.append(_ev("garbage", f"/metrics: {reply.error}"))
+        rec.summary = reply.error
         return rec
     kind = reply.body_kind()
     if reply.status != 200 or kind == "html":
-        rec["error"] = f"HTTP {reply.status}" if reply.status != 200 else "an HTML page"
-        rec["evidence"].append(_ev("not_vllm", f"/metrics answers {rec['error']}"))
-        rec["summary"] = rec["error"]
+        rec.error = f"HTTP {reply.status}" if reply.status != 200 else "an HTML page"
+        rec.evidence.append(_ev("not_vllm", f"/metrics answers {rec.error}"))
+        rec.summary = rec.error
         return rec
     try:
-        rec.update(metrics_mod.summarize(reply.body.decode("utf-8", "replace")))
+        for name, value in metrics_mod.summarize(reply.body.decode("utf-8", "replace")).items():
+            setattr(rec, name, value)
     except metrics_mod.MetricsGarbage as exc:
-        rec["error"] = str(exc)[:160]
-        rec["evidence"].append(_ev("garbage", f"/metrics is not Prometheus text ({reply.excerpt(40)!r})"))
-        rec["summary"] = "not Prometheus text"
+        rec.error = str(exc)[:160]
+        rec.evidence.append(_ev("garbage", f"/metrics is not Prometheus text ({reply.excerpt(40)!r})"))
+        rec.summary = "not Prometheus text"
         return rec
-    if not rec["vllm_series"]:
-        rec["error"] = "no vllm: series"
-        rec["evidence"].append(_ev("not_vllm", "/metrics has no vllm: series"))
-        rec["summary"] = rec["error"]
+    if not rec.vllm_series:
+        rec.error = "no vllm: series"
+        rec.evidence.append(_ev("not_vllm", "/metrics has no vllm: series"))
+        rec.summary = rec.error
         return rec
-    rec["ok"] = True
-    parts = [f"running {_n(rec['requests_running'])}", f"waiting {_n(rec['requests_waiting'])}"]
-    if rec["kv_cache_usage_pct"] is not None:
-        parts.append(f"KV cache {rec['kv_cache_usage_pct']:.1f}%")
-    if rec["prefix_cache_hit_rate_pct"] is not None:
-        parts.append(f"prefix hits {rec['prefix_cache_hit_rate_pct']:.0f}%")
-    rec["summary"] = ", ".join(parts)
+    rec.ok = True
+    parts = [f"running {_n(rec.requests_running)}", f"waiting {_n(rec.requests_waiting)}"]
+    if rec.kv_cache_usage_pct is not None:
+        parts.append(f"KV cache {rec.kv_cache_usage_pct:.1f}%")
+    if rec.prefix_cache_hit_rate_pct is not None:
+        parts.append(f"prefix hits {rec.prefix_cache_hit_rate_pct:.0f}%")
+    rec.summary = ", ".join(parts)
     return rec
 
 
@@ -169,8 +172,6 @@ def _n(value) -> str:
 
 
 def _short(model_id: str) -> str:
-    """/models/models--ORG--NAME/snapshots/SHA -> ORG/NAME@SHA[:7]"""
-    import re
-
-    m = re.search(r"models--([^/]+?)--([^/]+)/snapshots/([0-9a-f]{7})", model_id)
-    return f"{m.group(1)}/{m.group(2)}@{m.group(3)}" if m else model_id
+    """A served snapshot path (labdocs/model/hf_cache.py) -> ORG/NAME@SHA[:7]; any other id as it is."""
+    parsed = hf_cache.parse(model_id)
+    return f"{parsed[0]}@{parsed[1][:7]}" if parsed and len(parsed[1]) >= 7 else model_id

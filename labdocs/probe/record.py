@@ -13,21 +13,20 @@ import datetime
 import io
 from pathlib import Path
 
+from labdocs.observed.records import SystemRecord
 from labdocs.paths import ROOT, write_atomic
 
 COMMITTED_DATA = ROOT / "data" / "systems.yaml"
 PROBE_BY = "make status (labdocs/probe/speed.py): a streamed chat completion, decode tokens over decode time"
 
 
-def measured_speeds(records: list[dict]) -> dict[str, float]:
+def measured_speeds(records: list[SystemRecord]) -> dict[str, float]:
     """{system: tok/s} for every record that measured the documented model's decode speed."""
     out = {}
     for r in records:
-        checks = r.get("checks") or {}
-        speed, models = checks.get("speed") or {}, checks.get("models") or {}
-        value = speed.get("decode_tokens_per_s")
-        if value and speed.get("ok") and models.get("id_match"):
-            out[r["system"]] = round(float(value), 1)
+        speed, models = r.checks.speed, r.checks.models
+        if speed and models and speed.decode_tokens_per_s and speed.ok and models.id_match:
+            out[r.system] = round(float(speed.decode_tokens_per_s), 1)
     return out
 
 

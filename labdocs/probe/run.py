@@ -17,11 +17,13 @@ import httpx
 
 from labdocs.probe import checks, toolformat
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
+from labdocs.observed.records import (Checks, HealthCheck, InternalCheck, MetricsCheck, ModelsCheck, SpeedCheck,
+                                      Status, SystemRecord, ToolFormatCheck, VersionCheck)
 from labdocs.probe.speed import stream_chat
 from labdocs.probe.verdict import decide
 
 # progress(system key, check name, check record) after each check finishes
-Progress = Callable[[str, str, dict], None]
+Progress = Callable[[str, str, object], None]
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,12 @@ class Settings:
     had to replace; the tool-format check then cannot conclude.
     """
 
-    timeout_s: float = 10.0
-    prompt: str = "Count from one to twenty, in words."
-    max_tokens: int = 64
-    decode_speed_drop_pct: float = 25.0
-    ttft_s: float = 5.0
+    # from the data's probe: block (no defaults here: the data file is where they are written)
+    timeout_s: float
+    prompt: str
+    max_tokens: int
+    decode_speed_drop_pct: float
+    ttft_s: float
     target: str = "live"
     compare_speed: bool = True
     check_tools: bool = True
@@ -61,124 +64,125 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _skipped(why: str) -> dict:
-    return {"ok": None, "skipped": why, "summary": f"skipped: {why}"}
+SKIPPED_WHEN_DOWN = {"version": VersionCheck, "models": ModelsCheck, "metrics": MetricsCheck,
+                     "speed": SpeedCheck, "tool_format": ToolFormatCheck}
 
 
-def _speed_record(result: dict, system, settings: Settings, ceiling: dict | None, model_is_documented: bool) -> dict:
+def _skipped(check: type, why: str):
+    """A check that did not run: its record holds only ok (None), why, and the summary."""
+    return check(ok=None, skipped=why, summary=f"skipped: {why}")
+
+
+def _speed_record(result: SpeedCheck, system, settings: Settings, ceiling: dict | None,
+                  model_is_documented: bool) -> SpeedCheck:
+    """The measurement read against the documented speed, its tolerances and the bandwidth ceiling."""
     documented = system.speed.decode_tokens_per_s
-    rec = dict(result)
-    rec.update(documented_tokens_per_s=documented, ceiling=ceiling,
-               documented_pct_of_ceiling=pct_of(documented, ceiling),
-               documented_summary=describe_speed(documented, pct_of(documented, ceiling)),
-               ttft_limit_s=settings.ttft_s, drop_tolerance_pct=settings.decode_speed_drop_pct,
-               min_allowed_tokens_per_s=(round(documented * (1 - settings.decode_speed_drop_pct / 100), 2)
-                                         if documented else None),
-               compared=False, below_tolerance=None, ttft_above_tolerance=None, not_compared_why=None)
-    measured = result.get("decode_tokens_per_s")
-    if settings.compare_speed:
-        rec["measured_pct_of_ceiling"] = pct_of(measured, ceiling)
-    else:
-        rec["measured_pct_of_ceiling"] = None
+    rec = result.model_copy(deep=True)
+    for name, value in dict(
+            documented_tokens_per_s=documented, ceiling=ceiling, documented_pct_of_ceiling=pct_of(documented, ceiling),
+            documented_summary=describe_speed(documented, pct_of(documented, ceiling)),
+            ttft_limit_s=settings.ttft_s, drop_tolerance_pct=settings.decode_speed_drop_pct,
+            min_allowed_tokens_per_s=(round(documented * (1 - settings.decode_speed_drop_pct / 100), 2)
+                                      if documented else None),
+            compared=False, below_tolerance=None, ttft_above_tolerance=None, not_compared_why=None).items():
+        setattr(rec, name, value)
+    measured = result.decode_tokens_per_s
+    rec.measured_pct_of_ceiling = pct_of(measured, ceiling) if settings.compare_speed else None
     why = None
     if not settings.compare_speed:
         why = (f"target {settings.target}: the measured speed is not the documented hardware's, so it is "
                "neither compared with the documented speed nor read against the bandwidth ceiling")
     elif not model_is_documented:
         why = "the server does not serve the documented model"
-    elif not result.get("ok"):
+    elif not result.ok:
         why = "no measurement"
     if why:
-        rec["not_compared_why"] = why
+        rec.not_compared_why = why
     else:
-        rec["compared"] = True
-        rec["ttft_above_tolerance"] = result["ttft_s"] > settings.ttft_s
+        rec.compared = True
+        rec.ttft_above_tolerance = result.ttft_s > settings.ttft_s
         if documented:
-            rec["below_tolerance"] = measured < rec["min_allowed_tokens_per_s"]
-    if result.get("ok"):
-        rec["summary"] = (describe_speed(measured, rec["measured_pct_of_ceiling"])
-                          + f", TTFT {result['ttft_s'] * 1000:.0f} ms"
-                          + (f" (documented {rec['documented_summary']})" if documented and settings.compare_speed else ""))
+            rec.below_tolerance = measured < rec.min_allowed_tokens_per_s
+    if result.ok:
+        rec.summary = (describe_speed(measured, rec.measured_pct_of_ceiling)
+                       + f", TTFT {result.ttft_s * 1000:.0f} ms"
+                       + (f" (documented {rec.documented_summary})" if documented and settings.compare_speed else ""))
     else:
-        rec["summary"] = result.get("error")
+        rec.summary = result.error
     return rec
 
 
 async def probe_system(key: str, system, base_url: str, settings: Settings,
-                       progress: Progress | None = None) -> dict:
+                       progress: Progress | None = None) -> SystemRecord:
     """Probe one system at base_url (which may differ from the documented host, e.g. in the lab).
     Never raises for anything the server does; returns the system's record with its verdict."""
     t0 = time.perf_counter()
-    rec: dict = {
-        "system": key, "name": system.name, "host": system.host, "port": system.port,
-        "url": f"http://{system.host}:{system.port}", "probed_url": base_url, "model_id": system.model.id,
-        "started_at": now_iso(), "verdict": None, "drift": [], "down_reason": None, "checks": {},
-    }
-    checks_rec = rec["checks"]
+    rec = SystemRecord(system=key, name=system.name, host=system.host, port=system.port,
+                       url=f"http://{system.host}:{system.port}", probed_url=base_url, model_id=system.model.id,
+                       started_at=now_iso(), verdict=None, drift=[], down_reason=None, checks=Checks())
 
-    def done(name: str, value: dict) -> None:
-        checks_rec[name] = value
+    def done(name: str, value) -> None:
+        setattr(rec.checks, name, value)
         if progress:
             progress(key, name, value)
 
+    try:
+        await _run_checks(system, base_url, settings, key, done, rec.checks)
+    except Exception as exc:  # a bug in one system's probe must not stop the others
+        if rec.checks.health is None:
+            rec.checks.health = HealthCheck(ok=False, down=False, error=None, evidence=[])
+        rec.probe_error = f"{type(exc).__name__}: {exc}"
+        if rec.checks.internal is None:
+            rec.checks.internal = InternalCheck(ok=False, error=rec.probe_error,
+                                                summary=f"probe error: {rec.probe_error}")
+    rec.duration_s = round(time.perf_counter() - t0, 3)
+    return decide(rec)
+
+
+async def _run_checks(system, base_url: str, settings: Settings, key: str, done: Callable,
+                      record_checks: Checks) -> None:
+    """The checks of one system, in order; each result goes to done(name, record)."""
     timeout = settings.timeout_s
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
-    try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), limits=limits,
-                                     trust_env=False, headers={"User-Agent": "labdocs-probe"}) as client:
-            health = await checks.health(client, timeout)
-            done("health", health)
-            if health.get("down"):
-                for name in ("version", "models", "metrics", "speed", "tool_format"):
-                    checks_rec[name] = _skipped("host down")
-                return _finish(rec, t0)
-            version, models = await asyncio.gather(
-                checks.version(client, timeout),
-                checks.models(client, timeout, system.model.id, system.context_length))
-            done("version", version)
-            done("models", models)
-            done("metrics", await checks.metrics(client, timeout))
+    async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), limits=limits,
+                                 trust_env=False, headers={"User-Agent": "labdocs-probe"}) as client:
+        health = await checks.health(client, timeout)
+        done("health", health)
+        if health.down:
+            for name, check in SKIPPED_WHEN_DOWN.items():   # recorded, not reported as progress
+                setattr(record_checks, name, _skipped(check, "host down"))
+            return
+        version, models = await asyncio.gather(
+            checks.version(client, timeout),
+            checks.models(client, timeout, system.model.id, system.context_length))
+        done("version", version)
+        done("models", models)
+        done("metrics", await checks.metrics(client, timeout))
 
-            if not models["served"]:
-                done("speed", _skipped("no model listed by /v1/models"))
-                done("tool_format", _skipped("no model listed by /v1/models"))
-                return _finish(rec, t0)
-            model = system.model.id if models["id_match"] else models["served"][0]
-            ceiling = bandwidth_ceiling(settings.data, system) if settings.data is not None else None
-            result = await stream_chat(client, model, settings.prompt, settings.max_tokens, timeout)
-            done("speed", _speed_record(result, system, settings, ceiling, models["id_match"]))
+        if not models.served:
+            done("speed", _skipped(SpeedCheck, "no model listed by /v1/models"))
+            done("tool_format", _skipped(ToolFormatCheck, "no model listed by /v1/models"))
+            return
+        model = system.model.id if models.id_match else models.served[0]
+        ceiling = bandwidth_ceiling(settings.data, system) if settings.data is not None else None
+        result = await stream_chat(client, model, settings.prompt, settings.max_tokens, timeout)
+        done("speed", _speed_record(result, system, settings, ceiling, models.id_match))
 
-            if not settings.check_tools:
-                done("tool_format", _skipped("tool checks turned off"))
-            elif not models["id_match"]:
-                done("tool_format", _skipped("the documented model is not served"))
-            elif not result.get("ok") and result.get("error_kind") in ("garbage", "refused", "unreachable", "protocol"):
-                done("tool_format", _skipped(f"chat completions do not work ({result.get('error')})"))
-            else:
-                done("tool_format", await toolformat.check_tool_format(
-                    client, model, settings.data, system, timeout,
-                    lab_parser=settings.lab_parsers.get(key),
-                    weights_are_real=settings.target != "lab"))
-    except Exception as exc:  # noqa: BLE001 - a bug in one system's probe must not stop the others
-        rec["checks"].setdefault("health", {"ok": False, "down": False, "error": None, "evidence": []})
-        rec["probe_error"] = f"{type(exc).__name__}: {exc}"
-        rec["checks"].setdefault("internal", {"ok": False, "error": rec["probe_error"],
-                                              "summary": f"probe error: {rec['probe_error']}"})
-    return _finish(rec, t0)
-
-
-def _finish(rec: dict, t0: float) -> dict:
-    rec["duration_s"] = round(time.perf_counter() - t0, 3)
-    decide(rec)
-    if rec.get("probe_error"):
-        rec["drift"].append({"kind": "check_failed", "message": f"probe error: {rec['probe_error']}"})
-        if rec["verdict"] == "up":
-            rec["verdict"] = "drift"
-    return rec
+        if not settings.check_tools:
+            done("tool_format", _skipped(ToolFormatCheck, "tool checks turned off"))
+        elif not models.id_match:
+            done("tool_format", _skipped(ToolFormatCheck, "the documented model is not served"))
+        elif not result.ok and result.error_kind in ("garbage", "refused", "unreachable", "protocol"):
+            done("tool_format", _skipped(ToolFormatCheck, f"chat completions do not work ({result.error})"))
+        else:
+            done("tool_format", await toolformat.check_tool_format(
+                client, model, settings.data, system, timeout,
+                lab_parser=settings.lab_parsers.get(key),
+                weights_are_real=settings.target != "lab"))
 
 
 async def probe_all_async(data, base_urls: Mapping[str, str], settings: Settings | None = None,
-                          progress: Progress | None = None, only: list[str] | None = None) -> list[dict]:
+                          progress: Progress | None = None, only: list[str] | None = None) -> list[SystemRecord]:
     """Probe every system of `data` that has a base URL (and is in `only`, if given), concurrently.
     Records come back in the data's order."""
     settings = settings or Settings.from_data(data)
@@ -188,7 +192,7 @@ async def probe_all_async(data, base_urls: Mapping[str, str], settings: Settings
 
 
 def probe_all(data, base_urls: Mapping[str, str], settings: Settings | None = None,
-              progress: Progress | None = None, only: list[str] | None = None) -> list[dict]:
+              progress: Progress | None = None, only: list[str] | None = None) -> list[SystemRecord]:
     """Synchronous probe_all_async (runs its own event loop)."""
     return asyncio.run(probe_all_async(data, base_urls, settings, progress, only))
 
@@ -213,11 +217,7 @@ def live_urls(data) -> dict[str, str]:
     return {k: f"http://{s.host}:{s.port}" for k, s in data.systems.items()}
 
 
-def status_document(records: list[dict], target: str, checked_at: str | None = None,
-                    run_url: str | None = None) -> dict:
+def status_document(records: list[SystemRecord], target: str, checked_at: str | None = None,
+                    run_url: str | None = None) -> Status:
     """What data/status.json holds; run_url: the CI run that probed (the status page links it)."""
-    doc = {"checked_at": checked_at or now_iso(), "target": target}
-    if run_url:
-        doc["run_url"] = run_url
-    doc["systems"] = {r["system"]: r for r in records}
-    return doc
+    return Status.of(records, target, checked_at or now_iso(), run_url)

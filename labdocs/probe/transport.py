@@ -102,6 +102,6 @@ async def fetch(client: httpx.AsyncClient, method: str, path: str, *, timeout: f
                 return Reply(status=resp.status_code, body=b"".join(chunks)[:max_bytes],
                              content_type=resp.headers.get("content-type", ""),
                              latency_ms=round((time.perf_counter() - t0) * 1000, 1))
-    except Exception as exc:  # noqa: BLE001 - every failure is a result here
+    except Exception as exc:  # every failure is a result here
         kind, message = describe(exc, timeout)
         return Reply(error=message, error_kind=kind, latency_ms=round((time.perf_counter() - t0) * 1000, 1))

@@ -1,81 +1,88 @@
-"""From a system's checks to its verdict: up, down or drift, with the list of drift items.
+"""From a system's checks to its verdict: up, down or drift, with the list of drift items. The only
+place that decides a verdict: the probe records checks, this module concludes.
 
 down   the host does not answer /health (refused, timed out, unreachable) or says it is unhealthy (5xx)
-drift  it answers, but not as the data declares; each item is {"kind", "message"} with kind one of
-       DRIFT_KINDS
+drift  it answers, but not as the data declares; each item is a Drift(kind, message) with kind one of
+       DRIFT_KINDS; a bug in the probe itself (record.probe_error) is drift too (check_failed)
 up     everything that was checked is as declared (checks that could not conclude are not drift)
 """
 
 from __future__ import annotations
 
-DRIFT_KINDS = {
-    "not_vllm": "not a vLLM server",
-    "garbage": "garbage response",
-    "model_id": "model id mismatch",
-    "context_length": "context length mismatch",
-    "speed": "decode speed below tolerance",
-    "ttft": "time to first token above tolerance",
-    "tool_format": "tool-call format mismatch",
-    "check_failed": "a check failed",
-}
+from labdocs.observed.records import (DRIFT_KINDS, Checks, Drift, ModelsCheck, SpeedCheck, SystemRecord,
+                                      ToolFormatCheck)
+
+__all__ = ["DRIFT_KINDS", "decide", "exit_code"]
 
 
-def decide(record: dict) -> dict:
-    """Fill record['verdict'], ['drift'], ['down_reason'] from record['checks']; returns the record."""
-    checks = record["checks"]
-    health = checks.get("health") or {}
-    record["drift"] = []
-    record["down_reason"] = None
-    if health.get("down"):
-        record["verdict"] = "down"
-        record["down_reason"] = health.get("error") or "no answer"
+def decide(record: SystemRecord) -> SystemRecord:
+    """Fill record.verdict, .drift and .down_reason from record.checks (and .probe_error); returns it."""
+    health = record.checks.health
+    record.drift = []
+    record.down_reason = None
+    if health is not None and health.down:
+        record.verdict = "down"
+        record.down_reason = health.error or "no answer"
         return record
-
-    items: list[dict] = []
-    evidence: dict[str, list[str]] = {}
-    for name in ("health", "version", "models", "metrics"):
-        for ev in (checks.get(name) or {}).get("evidence", []):
-            evidence.setdefault(ev["kind"], []).append(ev["message"])
-    speed = checks.get("speed") or {}
-    if speed.get("error_kind") == "garbage":
-        evidence.setdefault("garbage", []).append(f"chat stream: {speed.get('error')}")
-    for kind in ("not_vllm", "garbage"):
-        if kind in evidence:
-            items.append({"kind": kind, "message": f"{DRIFT_KINDS[kind]}: " + "; ".join(evidence[kind])})
-
-    models = checks.get("models") or {}
-    if models.get("served") and not models.get("id_match"):
-        items.append({"kind": "model_id", "message": (
-            f"serves {', '.join(models['served'])}, not the documented {models.get('expected_id')}")})
-    if models.get("context_match") is False:
-        items.append({"kind": "context_length", "message": (
-            f"max_model_len {models.get('max_model_len')}, documented context_length {models.get('expected_context')}")})
-
-    if speed.get("compared"):
-        if speed.get("below_tolerance"):
-            items.append({"kind": "speed", "message": (
-                f"decode {speed['decode_tokens_per_s']:.1f} tok/s, below {speed['min_allowed_tokens_per_s']:.1f} "
-                f"(documented {speed['documented_tokens_per_s']:g} tok/s less {speed['drop_tolerance_pct']:g}%)")})
-        if speed.get("ttft_above_tolerance"):
-            items.append({"kind": "ttft", "message": (
-                f"time to first token {speed['ttft_s']:.2f} s, above the {speed['ttft_limit_s']:g} s tolerance")})
-
-    tool = checks.get("tool_format") or {}
-    if tool.get("status") == "mismatch":
-        items.append({"kind": "tool_format", "message": "; ".join(tool.get("mismatches") or ["mismatch"])})
-
-    if not any(i["kind"] in ("not_vllm", "garbage") for i in items):
-        failed = [f"{name}: {checks[name].get('error')}" for name in ("version", "models", "metrics", "speed")
-                  if (checks.get(name) or {}).get("ok") is False and checks[name].get("error")
-                  and not (name == "models" and models.get("served"))]
-        if failed:
-            items.append({"kind": "check_failed", "message": "; ".join(failed)})
-
-    record["drift"] = items
-    record["verdict"] = "drift" if items else "up"
+    items = _evidence(record.checks) + _declared(record.checks)
+    if not any(i.kind in ("not_vllm", "garbage") for i in items):
+        items += _failed(record.checks)
+    if record.probe_error:
+        items.append(Drift(kind="check_failed", message=f"probe error: {record.probe_error}"))
+    record.drift = items
+    record.verdict = "drift" if items else "up"
     return record
 
 
-def exit_code(records: list[dict]) -> int:
+def _evidence(checks: Checks) -> list[Drift]:
+    """The server is not vLLM, or answers garbage: the checks' evidence, one item per kind."""
+    evidence: dict[str, list[str]] = {}
+    for check in (checks.health, checks.version, checks.models, checks.metrics):
+        for ev in (check.evidence if check is not None else []):
+            evidence.setdefault(ev.kind, []).append(ev.message)
+    speed = checks.speed or SpeedCheck()
+    if speed.error_kind == "garbage":
+        evidence.setdefault("garbage", []).append(f"chat stream: {speed.error}")
+    return [Drift(kind=kind, message=f"{DRIFT_KINDS[kind]}: " + "; ".join(evidence[kind]))
+            for kind in ("not_vllm", "garbage") if kind in evidence]
+
+
+def _declared(checks: Checks) -> list[Drift]:
+    """The facts the data declares that the server contradicts."""
+    items = []
+    models = checks.models or ModelsCheck()
+    if models.served and not models.id_match:
+        items.append(Drift(kind="model_id", message=(
+            f"serves {', '.join(models.served)}, not the documented {models.expected_id}")))
+    if models.context_match is False:
+        items.append(Drift(kind="context_length", message=(
+            f"max_model_len {models.max_model_len}, documented context_length {models.expected_context}")))
+    speed = checks.speed or SpeedCheck()
+    if speed.compared:
+        if speed.below_tolerance:
+            items.append(Drift(kind="speed", message=(
+                f"decode {speed.decode_tokens_per_s:.1f} tok/s, below {speed.min_allowed_tokens_per_s:.1f} "
+                f"(documented {speed.documented_tokens_per_s:g} tok/s less {speed.drop_tolerance_pct:g}%)")))
+        if speed.ttft_above_tolerance:
+            items.append(Drift(kind="ttft", message=(
+                f"time to first token {speed.ttft_s:.2f} s, above the {speed.ttft_limit_s:g} s tolerance")))
+    tool = checks.tool_format or ToolFormatCheck()
+    if tool.status == "mismatch":
+        items.append(Drift(kind="tool_format", message="; ".join(tool.mismatches or ["mismatch"])))
+    return items
+
+
+def _failed(checks: Checks) -> list[Drift]:
+    """Checks that failed without evidence of another server (a model list that names models is
+    already judged by model_id)."""
+    failed = []
+    for name in ("version", "models", "metrics", "speed"):
+        check = getattr(checks, name)
+        if check is not None and check.ok is False and check.error and not (name == "models" and check.served):
+            failed.append(f"{name}: {check.error}")
+    return [Drift(kind="check_failed", message="; ".join(failed))] if failed else []
+
+
+def exit_code(records: list[SystemRecord]) -> int:
     """0 when every system is up and as declared, 1 otherwise."""
-    return 0 if records and all(r.get("verdict") == "up" for r in records) else 1
+    return 0 if records and all(r.verdict == "up" for r in records) else 1

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; generated files are as they were before this run", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the last net: a bug still gets one line and exit 2, not a traceback
+    except Exception as exc:  # the last net: a bug still gets one line and exit 2, not a traceback
         if os.environ.get("LABDOCS_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in labdocs/; "
@@ -44,9 +44,7 @@ def _run(argv: list[str] | None) -> int:
         if args.command == "check":
             plan = generate.plan(args.data, args.out, data)
     except DataInvalid as exc:
-        print(exc, file=sys.stderr)
-        print(f"\n{len(exc.errors)} error(s); nothing was written.", file=sys.stderr)
-        return 2
+        return _invalid(exc)
     if args.command == "check":
         if plan.in_sync:
             print(f"generated files in sync ({len(plan.files)} files)")
@@ -62,6 +60,8 @@ def _run(argv: list[str] | None) -> int:
     except generate.GenerateError as exc:
         print(f"generate: {exc}", file=sys.stderr)
         return 2
+    except DataInvalid as exc:      # the observed files (data/status*.json*) are read while rendering
+        return _invalid(exc)
     for rel in cleaned:
         print(f"removed {rel} (left by an interrupted run)")
     for rel in plan.changed:
@@ -70,6 +70,12 @@ def _run(argv: list[str] | None) -> int:
         print(f"removed {rel}")
     print(f"{len(plan.files)} files, {len(plan.changed)} changed, {len(plan.stale)} removed")
     return 0
+
+
+def _invalid(exc: DataInvalid) -> int:
+    print(exc, file=sys.stderr)
+    print(f"\n{len(exc.errors)} error(s); nothing was written.", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labdocs.model.loader import load
-from labdocs.paths import DEFAULT_DATA, ROOT, write_atomic
+from labdocs.paths import DEFAULT_DATA, ROOT
+from labdocs.render.marker import is_generated
 from labdocs.render.views import render_all, source_name
 from labdocs.model.schema import FORGES, LabData
 
-MARKER = "DO NOT EDIT: generated from"
 STAGING_PREFIX = ".generate-staging."
 LOCK_WAIT_S = 120
 
@@ -67,10 +67,10 @@ def _owned_files(out_root: Path) -> set[str]:
                  *(out_root / "docs-site").glob("*")]:
         if path.is_file() or path.name.startswith("."):
             try:
-                head = path.read_text(encoding="utf-8")[:400]
+                text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            if MARKER in head:
+            if is_generated(text):
                 owned.add(path.relative_to(out_root).as_posix())
     return owned
 

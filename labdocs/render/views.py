@@ -16,6 +16,7 @@ import jinja2
 
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
+from labdocs.model import hf_cache
 from labdocs.model.clients import opencode_config, opencode_provider
 from labdocs.model.cluster import node_env, port_of
 from labdocs.paths import ROOT
@@ -24,17 +25,11 @@ from labdocs.model.rules import version_of
 from labdocs.model.schema import FORGES, LabData, System
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
-from labdocs.observed.status import CHARTS
+from labdocs.observed.status import CHARTS, STATUS_MODULE, observed_rows
 from labdocs.observed.status import outputs as status_outputs
+from labdocs.render import marker as render_marker
 
 TEMPLATES = ROOT / "templates"
-GENERATOR = "make generate"
-
-
-def _decode_speed(check: dict) -> str | None:
-    """A probe's decode speed alone ('42 tok/s', with its share of the ceiling when compared);
-    its summary also carries TTFT, which the Status table shows in a column of its own."""
-    return describe_speed(check.get("decode_tokens_per_s"), check.get("measured_pct_of_ceiling"))
 
 
 def _yaml_scalar(value: object) -> str:
@@ -54,6 +49,11 @@ def _comment(value: object) -> str:
     return text
 
 
+def num(value: float) -> str:
+    """A figure as pages show it: 6.0 -> 6, 0.85 -> 0.85 (the `num` filter of templates and pages)."""
+    return f"{value:g}"
+
+
 def attribute(value: object) -> str:
     """Text inside a double-quoted Markdown title (admonitions, tabs): a '"' would end it."""
     return _comment(value).replace("&", "&amp;").replace('"', "&quot;")
@@ -71,19 +71,18 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["num"] = lambda v: f"{v:g}"  # 6.0 -> 6, 0.85 -> 0.85
+    env.filters["num"] = num
     env.filters["q"] = lambda v: shlex.quote(str(v))
     env.filters["yaml"] = _yaml_scalar
     env.filters["comment"] = _comment
     env.filters["attribute"] = attribute
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
-    env.filters["decode_speed"] = _decode_speed
     return env
 
 
 def marker(source: str, template: str, comment: str) -> str:
-    text = f"DO NOT EDIT: generated from {source} by `{GENERATOR}` (template {template})."
-    return f"<!-- {text} -->" if comment == "html" else f"# {text}"
+    """The do-not-edit marker of a file rendered from `template`."""
+    return render_marker.marker(source, f"template {template}", comment)
 
 
 @dataclass(frozen=True)
@@ -127,10 +126,9 @@ class SystemView:
         self.plugin_mount = (f"./{PLUGIN_DIR}", PLUGIN_TARGET) if uses_plugin(system) else None
         self.issues = [i for i in data.known_issues if key in i.systems]
         nfs = data.infrastructure.nfs
-        org, name = system.model.repo.split("/", 1)
-        self.repo_dir_name = f"models--{org}--{name}"
+        self.repo_dir_name = hf_cache.repo_dir(system.model.repo)
         self.models_source = nfs.mount_point if system.weights == "nfs" else nfs.local_copy_dir
-        self.host_model_dir = f"{self.models_source}/{self.repo_dir_name}/snapshots/{system.model.snapshot}"
+        self.host_model_dir = hf_cache.snapshot_path(self.models_source, system.model.repo, system.model.snapshot)
         # The healthcheck waits twice the documented load time before failures count.
         self.start_period_minutes = math.ceil(system.load.minutes * 2)
         self.wait_seconds = self.start_period_minutes * 60
@@ -152,6 +150,10 @@ class SystemView:
         pct = pct_of(documented, self.ceiling)
         self.documented_speed = describe_speed(documented, pct) or "not measured yet"
         self.documented_vs_ceiling = describe_speed(documented, pct, (self.ceiling or {}).get("tokens_per_s"))
+        if not self.documented_vs_ceiling:      # STATUS.md's Declared table: what bounds a speed not yet measured
+            self.documented_vs_ceiling = "not measured yet" + (
+                f" (ceiling: {num(self.ceiling['tokens_per_s'])} tok/s)" if self.ceiling else "")
+        self.context_tokens = f"{system.context_length:,}"
         self.head_script = self._head_script() if c else None
         self.ops = Procedure(data, self)
 
@@ -161,7 +163,7 @@ class SystemView:
         streaming, from the system's parser and its model family's own format (vLLM's behaviour)."""
         family = self.data.model_families[self.s.model.family]
         parser = self.s.tool_calling.parser
-        if engine_of(self.s).client_format(parser, family) == "openai":
+        if self.s.tool_calling.format == "openai":
             return {"plain": "`tool_calls`", "stream": "`tool_calls` deltas", "native": True}
         plain = f"{family.tool_format} text in `content` (`toolcalls.normalize_message` turns it into `tool_calls`)"
         if parser == "hermes" and family.tool_format == "qwen3-xml":
@@ -266,10 +268,14 @@ def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, st
     views = system_views(data)
     out = system_outputs(env, data, views, source)
     observed, status = status_outputs(data)
+    note = "`make status TARGET=live` records a probe."
+    observed = {path: render_marker.marker(origin, STATUS_MODULE, "html", note) + "\n" + svg
+                for path, (origin, svg) in observed.items()}
     out.update(observed)
     for path, template in (("STATUS.md", "STATUS.md.j2"), ("systems/README.md", "systems/README.md.j2"),
                            ("systems/.nav.yml", "systems/.nav.yml.j2")):
         ctx = {"lab": data, "views": views, "source": source, "status": status, "charts": CHARTS,
+               "observed_rows": observed_rows(data, status),
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
@@ -305,6 +311,9 @@ def ci_outputs(env: jinja2.Environment, data: LabData, source: str) -> dict[str,
 
 DOCS_SITE_KEY = "docs-site"        # the docs host's name in fence headers: {on=docs-site}
 DOCS_SITE_DIR = "docs-site"        # its generated files
+# The unit file's path is fixed, as its template's is: a name from data (docs_site.unit) must not change the
+# set of generated files (tests/test_hostile_values.py); the unit is installed under its name from data.
+DOCS_SITE_UNIT = f"{DOCS_SITE_DIR}/unit.service"
 
 
 def docs_site_serve_argv(data: LabData) -> list[str]:
@@ -327,10 +336,9 @@ def docs_site_outputs(env: jinja2.Environment, data: LabData, source: str) -> di
              (f"{DOCS_SITE_DIR}/.nav.yml", "docs-site/.nav.yml.j2", "hash")]
     ctx = {"lab": data, "d": d}
     if d is not None:
-        unit_path = f"{DOCS_SITE_DIR}/{d.unit}.service"
-        files.insert(0, (unit_path, "docs-site/unit.service.j2", "hash"))
+        files.insert(0, (DOCS_SITE_UNIT, "docs-site/unit.service.j2", "hash"))
         ctx.update(key=DOCS_SITE_KEY, site_url=docs_site_url(data), unit_file=f"{d.unit}.service",
-                   unit_path=unit_path, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
+                   unit_path=DOCS_SITE_UNIT, serve_argv=docs_site_serve_argv(data), site_name=data.lab.name)
     out = {}
     for name, template, kind in files:
         ctx["marker"] = marker(source, f"templates/{template}", kind)

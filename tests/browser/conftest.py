@@ -39,7 +39,7 @@ def build_site(out: Path, cwd: Path = ROOT, env: dict | None = None) -> Path:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+    def log_message(self, format, *args):  # stdlib signature
         pass
 
 

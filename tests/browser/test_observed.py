@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT, build_site, open_tab, serve
+from .conftest import build_site, open_tab, serve
 
 from labdocs.model.loader import load
 from synth import copy_repo

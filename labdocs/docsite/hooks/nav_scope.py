@@ -26,6 +26,18 @@ log = logging.getLogger("mkdocs.hooks.nav_scope")
 _scoped: dict[int, tuple[Section, Link, int]] = {}   # id(section) -> (section, listing link, position)
 
 
+def max_children(extra: dict, title: str) -> int | None:
+    """The most entries section `title` lists in full, from mkdocs.yml's extra.nav_scope (the one place
+    the number is written); None when the section is not scoped, so it always lists every entry."""
+    opts = (extra.get("nav_scope") or {}).get(title)
+    if opts is None:
+        return None
+    if "max_children" not in opts:
+        raise PluginError(f"extra.nav_scope.{title}: missing max_children (the entries above which the "
+                          "section shows only the current one and a link to the listing)")
+    return int(opts["max_children"])
+
+
 def on_nav(nav, config, files):
     _scoped.clear()
     settings = (config.extra or {}).get("nav_scope") or {}
@@ -38,7 +50,7 @@ def on_nav(nav, config, files):
         if listing is None or listing.page is None:
             raise PluginError(f"extra.nav_scope.{title}.listing: {opts['listing']!r} is not a page")
         entries = [c for c in section.children if c is not listing.page]   # the listing may be the index page
-        if len(entries) <= int(opts.get("max_children", 12)):
+        if len(entries) <= max_children(config.extra or {}, title):
             continue
         label = opts.get("listing_title", "All {n}").format(n=len(entries), title=title)
         _scoped[id(section)] = (section, Link(label, listing.page.url), pos)

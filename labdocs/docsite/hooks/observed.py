@@ -41,7 +41,7 @@ def on_config(config):
     data = load(root / DATA_FILE)
     _state["hours"] = data.probe.stale_after_hours
     _state["systems"] = {key: observed_at(status, key) for key in data.systems}
-    _state["chart"] = max((e["checked_at"] for e in history if e.get("checked_at")), default=None)
+    _state["chart"] = max((e.checked_at for e in history if e.checked_at), default=None)
     _state["now"] = dt.datetime.now(dt.timezone.utc)
     return config
 

@@ -26,10 +26,12 @@ import os
 import subprocess
 from pathlib import Path
 
+from labdocs.paths import DATA_FILE as DATA_PATH
+from labdocs.render.marker import is_generated
+
 log = logging.getLogger("mkdocs.hooks.page_facts")
 
-DATA_FILE = "data/systems.yaml"
-GENERATED_MARK = "DO NOT EDIT: generated from"
+DATA_FILE = DATA_PATH.as_posix()
 
 _state: dict = {}
 
@@ -105,7 +107,7 @@ def on_page_markdown(markdown, page, config, files):
 def on_page_context(context, page, config, nav):
     templated = page.meta.pop("_labdocs_templated", False)
     rel = _rel(page.file.abs_src_path) if page.file.abs_src_path else None
-    generated = GENERATED_MARK in page.file.content_string[:400]
+    generated = is_generated(page.file.content_string)
 
     if rel is not None:
         sources = [rel] + ([DATA_FILE] if templated else [])
