@@ -59,8 +59,8 @@ status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes d
 	$(if $(filter live,$(TARGET)),$(BIN)/python -m labdocs.render generate >/dev/null || rc=2;) exit $$rc
 
 # What a live probe changes, and all that publish-status commits: the status and its history, newer
-# measured speeds in the data file, and the generated pages that show them.
-STATUS_FILES := data/status.json data/status-history.jsonl data/systems.yaml STATUS.md charts systems
+# measured speeds in the data file, and the generated pages and examples that show them.
+STATUS_FILES := data/status.json data/status-history.jsonl data/systems.yaml data/examples STATUS.md charts systems
 BRANCH ?= main
 
 publish-status: install ## Commit the live status files as the CI bot and push them to BRANCH (the scheduled CI job)

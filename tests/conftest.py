@@ -58,6 +58,8 @@ def lab(request):
     for key, drops in dropped.items():
         for flag, why in drops:
             print(f"\nlab: {key}: dropped GPU-only flag {flag}: {why}")
+    for name, key, why in lab_specs.not_served(ROOT):
+        print(f"\nlab: {name}: {key} not served by the vLLM lab: {why}")
     for key, notes in lab_specs.differences_for_session(ROOT, request.config.getoption("system") or None).items():
         for note in notes:
             print(f"\nlab: {key}: {note}")

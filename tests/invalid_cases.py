@@ -73,9 +73,9 @@ CASES = [
     Case("parser-missing-in-version", [set_(S + "tool_calling.parser", "qwen3_json")],
          f"{S}tool_calling.parser: vLLM 0.11.1 (image nvidia-vllm) has no tool-call parser 'qwen3_json'"),
     Case("model-id-declared", [add(S + "model", f"id: /models/models--Qwen--Qwen3-Coder-30B-A3B-Instruct/snapshots/{SNAPSHOT}")],
-         f"{S}model.id: 'id' is derived, not declared: the model id vLLM reports, the served folder "
-         "ROOT/models--ORG--NAME/snapshots/SHA (ROOT: infrastructure.nfs.container_path; ORG/NAME: model.repo; "
-         "SHA: model.snapshot)"),
+         f"{S}model.id: 'id' is derived, not declared: the model id the server reports: vLLM's is the served "
+         "folder ROOT/models--ORG--NAME/snapshots/SHA (ROOT: infrastructure.nfs.container_path; ORG/NAME: "
+         "model.repo; SHA: model.snapshot), llama.cpp's its --alias (llamacpp.alias)"),
     Case("snapshot-read-as-number", [set_(S + "model.snapshot", "1234567890" * 4)],
          f"{S}model.snapshot: expected text, got {'1234567890' * 4}"),
     Case("active-params-exceed-total", [set_(S + "model.active_params_b", "33")],
@@ -134,6 +134,10 @@ CASES = [
     Case("comment-newline-adds-yaml", [drop(S + "load.source"), add(S + "load", r'estimate: "notes\nentrypoint: [sh, -c, reboot]"')],
          f"{S}load.estimate: 'notes\\nentrypoint: [sh, -c, reboot]' {ONE_LINE}"),
     # vLLM flags: only what the system's vLLM reads, as the generator would pass it, never a secret
+    Case("engine-field-of-another-engine", [add("systems.stella", "llamacpp: {alias: qwen, source_dir: /home/llm-agent/llama.cpp}")],
+         f"{S}llamacpp: llamacpp (llama-server's binary and flags) is for llama.cpp systems, not vllm"),
+    Case("service-manager-of-another-engine", [add("systems.stella", "service_manager: systemd")],
+         f"{S}service_manager: vllm runs under docker-compose here, not systemd"),
     Case("reserved-flag", [add(FLAGS, "max-model-len: 32768")],
          f"{FLAGS}.max-model-len: --max-model-len is generated, not set here"),
     Case("flag-abbreviation", [add(FLAGS, "max-model: 4096")],

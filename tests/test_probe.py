@@ -173,6 +173,23 @@ def test_exit_code(fault_run):
     assert exit_code([]) == 1
 
 
+def test_a_probe_error_is_drift_decided_with_the_rest():
+    """A bug in the probe (probe_system's last net) counts in verdict.py like any check."""
+    rec = SystemRecord.model_validate({"system": "stella", "probe_error": "KeyError: 'x'", "checks": {
+        "health": {"ok": True}, "models": {"served": ["m"], "id_match": True, "context_match": False,
+                                           "max_model_len": 1, "expected_context": 2}}})
+    assert [(d.kind, d.message) for d in decide(rec).drift] == [
+        ("context_length", "max_model_len 1, documented context_length 2"), ("check_failed", "probe error: KeyError: 'x'")]
+    assert rec.verdict == "drift"
+    rec = decide(SystemRecord(system="stella", probe_error="KeyError: 'x'"))
+    assert rec.verdict == "drift" and [d.kind for d in rec.drift] == ["check_failed"]
+    down = decide(SystemRecord.model_validate({"system": "stella", "checks": {"health": {"down": True}}}))
+    assert (down.verdict, down.down_reason, down.drift) == ("down", "no answer", [])
+    down.probe_error = "KeyError: 'x'"
+    assert [(d.kind, d.message) for d in decide(down).drift] == [("check_failed", "probe error: KeyError: 'x'")]
+    assert down.verdict == "down"
+
+
 # --- speed: ceiling and tolerances (pure functions, no timing) --------------------------------------
 
 def test_bandwidth_ceiling():

@@ -13,6 +13,7 @@ from conftest import BIN, ROOT, copy_repo, macros_cli, run
 from labdocs.doctests import fences, static
 from labdocs.doctests.run import LabTarget
 from labdocs.model.loader import load
+from labdocs.model.overlay import OVERLAYS
 
 EXAMPLE = ROOT / "data" / "examples" / "two-node.yaml"
 DATA = load(EXAMPLE)
@@ -25,6 +26,7 @@ def example_repo(tmp_path_factory) -> Path:
     """A copy of the repository whose data file is the example, generated and built."""
     dest = copy_repo(tmp_path_factory.mktemp("two-node") / "repo")
     shutil.copy(EXAMPLE, dest / "data" / "systems.yaml")
+    shutil.rmtree(dest / OVERLAYS)      # a lab made from an example keeps none of this project's examples
     result = macros_cli("generate", cwd=dest)
     assert result.returncode == 0, result.stderr
     return dest

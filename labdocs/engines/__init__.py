@@ -1,4 +1,4 @@
-"""Serving engines: one module per engine (vllm.py today). Nothing else in labdocs knows an engine's flags,
+"""Serving engines: one module per engine (vllm.py, llamacpp.py). Nothing else in labdocs knows an engine's flags,
 parsers, endpoints or response shapes: it asks `engine_of(system)` and uses the names of `base.Engine`.
 
 Adding an engine (llama.cpp's llama-server, issue 18): a module defining every name of base.INTERFACE, an
@@ -8,10 +8,10 @@ schema has one). tests/test_engines.py checks each registered module against the
 
 from __future__ import annotations
 
-from labdocs.engines import vllm
+from labdocs.engines import llamacpp, vllm
 from labdocs.engines.base import INTERFACE, Endpoints, Engine, Problem
 
-ENGINES: dict[str, Engine] = {vllm.NAME: vllm}
+ENGINES: dict[str, Engine] = {vllm.NAME: vllm, llamacpp.NAME: llamacpp}
 DEFAULT = vllm.NAME
 
 __all__ = ["DEFAULT", "ENGINES", "INTERFACE", "Endpoints", "Engine", "Problem", "engine_of"]

@@ -30,7 +30,7 @@ class Engine(Protocol):
     GPU_ONLY_FLAGS: Mapping[str, str]       # flag -> why the CPU lab drops it
     LAB_SET_FLAGS: set[str]                 # flags the lab sets itself
 
-    def serve_argv(self, system) -> list[str]: ...          # the command that starts the server
+    def serve_argv(self, system, models_root: str | None = None) -> list[str]: ...  # the command that starts the server
     def serve_flags(self, system) -> list[str]: ...         # its flags
     def flag_names(self, system) -> list[str]: ...
     def problems(self, data, key: str, system) -> Iterator[Problem]: ...   # engine rules on the data
@@ -39,6 +39,7 @@ class Engine(Protocol):
     def reasoning_text(self, message: Mapping) -> str: ...
     def gpu_memory_utilization(self, system) -> float: ...
     def version_of(self, data, system): ...   # the data's row for the engine version a system runs, or None
+    def model_id(self, system, served_path: str) -> str: ...  # the id the server reports (vLLM: the served path)
 
 
 INTERFACE = tuple(name for name in (*Engine.__annotations__, *vars(Engine)) if not name.startswith("_"))

@@ -73,8 +73,9 @@ def serve_flags(system) -> list[str]:
     return flags
 
 
-def serve_argv(system) -> list[str]:
-    """The command the compose file runs (and the QUICKSTART prints)."""
+def serve_argv(system, models_root: str | None = None) -> list[str]:
+    """The command the compose file runs (and the QUICKSTART prints); the model id is its path in the
+    container, so models_root is not needed."""
     return ["vllm", "serve", system.model.id, *serve_flags(system)]
 
 
@@ -132,6 +133,11 @@ def reserved_flag(flag: str) -> str | None:
 # there is published. vLLM and the hub read them from the host's environment instead.
 SECRET_FLAG = re.compile(r"(^|-)(api-?key|key|token|secret|passw(or)?d)$")   # (not --long-prefill-token-threshold)
 SECRET_VALUE = re.compile(r"(hf_|sk-|ghp_|github_pat_|xox[bp]-)[A-Za-z0-9_-]{8,}")
+
+
+def model_id(system, served_path: str) -> str:
+    """vLLM reports the folder it serves (the snapshot's, in the container) as the model id."""
+    return served_path
 
 
 def version_of(data, system):

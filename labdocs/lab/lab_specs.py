@@ -7,7 +7,7 @@ from __future__ import annotations
 from labdocs.model.schema import LabData
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_FILE, PLUGIN_TARGET
-from labdocs.paths import ROOT
+from labdocs.paths import DATA_FILE, ROOT
 
 # The tool-call parser plugin: the container path the compose file mounts -> this repo's file.
 PLUGIN_PATHS = {f"{PLUGIN_TARGET}/{PLUGIN_FILE}": str(ROOT / PLUGIN_DIR / PLUGIN_FILE)}
@@ -102,15 +102,38 @@ def version_differences(data: LabData, key: str, lab_version: str | None) -> lis
     return [f"vLLM {lab_version} (lab) differs from {host_version} (host): {d}" for d in out]
 
 
-def differences_for_session(root, only: list[str] | None = None) -> dict[str, list[str]]:
-    """version_differences for every system the session lab serves (bundled data and examples)."""
+def _session_files(root) -> list:
     from labdocs.model.loader import load
 
+    return [(path, load(path)) for path in [root / DATA_FILE, *sorted(root.glob(EXAMPLES))]]
+
+
+def not_served(root) -> list[tuple[str, str, str]]:
+    """(file, system, why) for the systems of the data files the session lab does not serve as vLLM servers:
+    a system an earlier file already defines (an example that restates the lab's data with one edit), and
+    llama.cpp systems (tests/test_llamacpp_lab.py serves those with a real llama-server)."""
+    seen, out = set(), []
+    for path, data in _session_files(root):
+        for key, system in data.systems.items():
+            if key in seen and system.engine == "vllm":
+                out.append((path.name, key, "already served from an earlier data file (same system id)"))
+            elif system.engine != "vllm":
+                out.append((path.name, key, f"engine {system.engine}: served by its own test with a real llama-server"))
+            seen.add(key)
+    return out
+
+
+def _served(root, path, data) -> list[str]:
+    skipped = {(f, k) for f, k, _ in not_served(root)}
+    return [k for k in data.systems if (path.name, k) not in skipped]
+
+
+def differences_for_session(root, only: list[str] | None = None) -> dict[str, list[str]]:
+    """version_differences for every system the session lab serves (bundled data and examples)."""
     out: dict[str, list[str]] = {}
     version = lab_vllm_version(root)
-    for path in [root / "data" / "systems.yaml", *sorted(root.glob(EXAMPLES))]:
-        data = load(path)
-        for key in data.systems:
+    for path, data in _session_files(root):
+        for key in _served(root, path, data):
             if not only or key in only:
                 out[key] = version_differences(data, key, version)
     return out
@@ -118,13 +141,10 @@ def differences_for_session(root, only: list[str] | None = None) -> dict[str, li
 
 def lab_specs_for_session(root, only: list[str] | None = None):
     """The bundled data's systems plus the example data files' (so their pages can be tested too)."""
-    from labdocs.model.loader import load
-
     all_specs, all_dropped, first = [], {}, 2
-    sources = [root / "data" / "systems.yaml", *sorted(root.glob(EXAMPLES))]
-    for path in sources:
-        data = load(path)
-        keep = [k for k in data.systems if not only or k in only]
+    for path, data in _session_files(root):
+        served = _served(root, path, data)
+        keep = [k for k in data.systems if k in served and (not only or k in only)]
         found, dropped = specs(data, keep, first_address=first) if keep else ([], {})
         # Count every system, kept or not: a system's address must not depend on which others run
         # (with `only`, two systems of different files got the same address).

@@ -74,6 +74,10 @@ def parse_yaml(path: Path) -> tuple[object, dict]:
         column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1:exc.start].decode("utf-8", "replace")) + 1
         raise DataInvalid([DataError(shown, line, "", f"byte 0x{raw[exc.start]:02x} is not UTF-8 text",
                                      "save the file as UTF-8", column)]) from None
+    return _parse_text(text, shown)
+
+
+def _parse_text(text: str, shown: str) -> tuple[object, dict]:
     try:
         tree, data = yaml12.parse(text)
     except yaml12.YamlProblem as exc:
@@ -91,8 +95,15 @@ def load(path: Path | str = DEFAULT_DATA) -> LabData:
 def load_checked(path: Path | str = DEFAULT_DATA) -> tuple[LabData, list[DataError]]:
     """The validated data and its warnings (legal but worth a look), from one parse of the file."""
     path = Path(path)
-    shown = _display(path)
-    tree, plain = parse_yaml(path)
+    return _validated(_display(path), *parse_yaml(path))
+
+
+def load_text(text: str, shown: str) -> LabData:
+    """Data given as text (a generated example, labdocs/model/overlay.py), its errors naming `shown`."""
+    return _validated(shown, *_parse_text(text, shown))[0]
+
+
+def _validated(shown: str, tree, plain: dict) -> tuple[LabData, list[DataError]]:
     try:
         data = LabData.model_validate(plain)
     except ValidationError as exc:

@@ -173,3 +173,86 @@ class Procedure:
         self.wait_timeout = tries * 15 + 15   # the doc-tests' limit for the block: each try is 5 s + 10 s at most
         self.wait = (f"for _ in $(seq {tries}); do {health} && break; sleep 10; done; "
                      f"{health} && echo healthy")
+
+
+# --- llama.cpp under systemd (the lab's units from February 2026, lab-records.md "Where the lab went next") ---
+
+def mount_unit(path: str) -> str:
+    """systemd's name for the mount unit of a path, as `systemd-escape -p --suffix=mount PATH` prints it."""
+    parts = [p for p in path.split("/") if p]
+    out = []
+    for part in parts:
+        chars = []
+        for i, ch in enumerate(part):
+            keep = ch.isascii() and (ch.isalnum() or ch in ":_" or (ch == "." and i > 0))
+            chars.append(ch if keep else "".join(f"\\x{b:02x}" for b in ch.encode()))
+        out.append("".join(chars))
+    return ("-".join(out) or "-") + ".mount"
+
+
+# The commands the service user may run with sudo, no password, and nothing else (records: llm-agent's
+# NOPASSWD rules). Paths are Ubuntu's (DGX OS): sudoers takes absolute paths only.
+SYSTEMCTL, TEE, JOURNALCTL = "/usr/bin/systemctl", "/usr/bin/tee", "/usr/bin/journalctl"
+
+
+def sudo_commands(unit: str) -> list[str]:
+    name = unit.removesuffix(".service")
+    return [*(f"{SYSTEMCTL} {verb} {name}" for verb in ("start", "stop", "restart", "status")),
+            f"{SYSTEMCTL} daemon-reload", f"{TEE} /etc/systemd/system/{unit}", f"{JOURNALCTL} -u {name}"]
+
+
+class SystemdProcedure:
+    """The QUICKSTART's host steps for a server run by a systemd unit (llama.cpp's llama-server): the unit
+    file is copied to the host, installed with `sudo tee` (the only way the sudo rules allow), and the last
+    unit that passed its health check is kept; rolling back puts that unit, and with it the model it names,
+    back. Every sudo command here is one of `sudo_commands`, which the generated sudoers drop-in allows."""
+
+    def __init__(self, data: LabData, view) -> None:
+        s, d = view.s, view.s.service_dir
+        name = view.engine.UNIT
+        self.unit_name, self.unit = name, f"{name}.service"
+        self.unit_path = f"/etc/systemd/system/{self.unit}"
+        self.sudoers_file, self.sudoers_target = f"{name}.sudoers", f"/etc/sudoers.d/{name}"   # no '.': sudo skips those
+        self.sudo_commands = sudo_commands(self.unit)
+        self.user = s.ssh.user
+        self.restart_max_retries = data.infrastructure.container.restart_max_retries
+        self.restart_sec = s.llamacpp.restart_sec if s.llamacpp else 10
+        self.mount_unit = mount_unit(data.infrastructure.nfs.mount_point) if s.weights == "nfs" else None
+        self.models_source = view.models_source
+        tries = max(1, view.wait_seconds // 10)
+        # The start limit: restart_max_retries failed starts within the time they take (each may load for the
+        # whole wait before it fails) stop the unit for good, as the compose systems' on-failure:N does.
+        self.start_limit_burst = self.restart_max_retries
+        self.start_limit_interval_s = self.restart_max_retries * (view.wait_seconds + self.restart_sec)
+        self.last_good = f"{self.unit}.last-good"
+        self.backups = f"{self.unit}.2*"
+        self.backup = over_ssh(s.ssh.alias, f'mkdir -p {d} && cd {d} && if [ -f {self.unit} ]; then '
+                                            f'cp -p {self.unit} "{self.unit}.{TIMESTAMP}"; fi')
+        self.copy = f"scp systems/{view.key}/{self.unit} {s.ssh.alias}:{d}/{self.unit}"
+        self.install = (f"cd {d} && sudo tee {self.unit_path} < {self.unit} > /dev/null "
+                        f"&& sudo systemctl daemon-reload && echo installed")
+        self.restart = f"sudo systemctl restart {name}"
+        self.stop = f"sudo systemctl stop {name}"
+        self.status = f"sudo systemctl status {name}"
+        self.logs = f"sudo journalctl -u {name} | tail -n 50"
+        health = f"curl -fsS --max-time 5 {view.api_base}/health"
+        self.wait_tries = tries
+        self.wait_timeout = tries * 15 + 15
+        self.wait = f"for _ in $(seq {tries}); do {health} && break; sleep 10; done; {health} && echo healthy"
+        self.record = (f"cd {d} && {health} && cp {self.unit_path} {self.last_good} "
+                       f"&& grep -o -- '--model [^ ]*' {self.last_good}")
+        self.restore = (f"cd {d} && test -f {self.last_good} && cp -p {self.unit_path} \"{self.unit}.{TIMESTAMP}\" "
+                        f"&& sudo tee {self.unit_path} < {self.last_good} > /dev/null "
+                        f"&& sudo systemctl daemon-reload && sudo systemctl restart {name}")
+        # Once, by an administrator (full sudo): the sudo rules, checked before they are installed, and
+        # the unit enabled at boot.
+        self.admin_copy = f"scp systems/{view.key}/{self.sudoers_file} systems/{view.key}/{self.unit} {s.ssh.alias}:{d}/"
+        self.admin_install = (f"cd {d} && sudo visudo -cf {self.sudoers_file} "
+                              f"&& sudo install -m 0440 -o root -g root {self.sudoers_file} {self.sudoers_target} "
+                              f"&& sudo install -m 0644 {self.unit} {self.unit_path} "
+                              f"&& sudo systemctl daemon-reload && sudo systemctl enable {name}")
+        self.check_sudo = f"sudo -n -l {SYSTEMCTL} restart {name}"
+        self.fstab_line = fstab_line(data)
+        mount_point = data.infrastructure.nfs.mount_point
+        self.check_boot = (f"findmnt -t {data.infrastructure.nfs.fstype} {mount_point} >/dev/null "
+                           f"&& systemctl is-active {name}") if s.weights == "nfs" else f"systemctl is-active {name}"

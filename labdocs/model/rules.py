@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from labdocs.model.cluster import SHARED, declared_gpus, port_of
 from labdocs.model.errors import key_path
-from labdocs.model.schema import LabData
+from labdocs.model.schema import ENGINE_SERVICE, LabData
 from labdocs.engines import engine_of
 
 Problem = tuple[tuple, str, str | None]
@@ -136,11 +136,51 @@ def _cluster(data: LabData, key: str, s) -> Iterator[Problem]:
         yield base + ("ray_port",), f"{c.ray_port} is also the API port", "Ray's default is 6379"
 
 
+# Fields that belong to one engine, and what they hold, for the message that refuses them on another.
+ENGINE_FIELDS = {
+    ("image",): ("vllm", "the docker image vLLM runs in"),
+    ("container_name",): ("vllm", "the container's name"),
+    ("vllm_args",): ("vllm", "vLLM's flags"),
+    ("cluster",): ("vllm", "a Ray cluster of several machines"),
+    ("log_mount",): ("vllm", "a bind mount of the container"),
+    ("gpus",): ("vllm", "the container's GPU reservation"),
+    ("tool_calling", "parser"): ("vllm", "vLLM's --tool-call-parser"),
+    ("llamacpp",): ("llama.cpp", "llama-server's binary and flags"),
+    ("model", "gguf"): ("llama.cpp", "the GGUF files llama-server loads"),
+}
+REQUIRED = {"vllm": [("image",), ("container_name",), ("tool_calling", "parser")], "llama.cpp": [("llamacpp",)]}
+
+
+def _field(s, path: tuple):
+    for name in path:
+        s = getattr(s, name, None)
+    return s
+
+
+def _engine_fields(key: str, s) -> Iterator[Problem]:
+    """A system sets the fields of its own engine and no other's; its service manager is the engine's."""
+    base = ("systems", key)
+    for path, (engine, what) in ENGINE_FIELDS.items():
+        value = _field(s, path)
+        if engine != s.engine and value not in (None, {}, []):
+            yield base + path, f"{'.'.join(path)} ({what}) is for {engine} systems, not {s.engine}", \
+                f"drop it, or set engine: {engine}"
+    for path in REQUIRED[s.engine]:
+        if _field(s, path) is None:
+            yield base + path, f"missing required key {path[-1]!r}", \
+                f"a {s.engine} system needs {'.'.join(path)} ({ENGINE_FIELDS[path][1]}); see data/examples/ for one"
+    want = ENGINE_SERVICE[s.engine]
+    if s.service_manager not in (None, want):
+        yield base + ("service_manager",), f"{s.engine} runs under {want} here, not {s.service_manager}", \
+            f"service_manager: {want} (or leave it out)"
+
+
 def check(data: LabData) -> Iterator[Problem]:
     systems = data.systems
     yield from _unique(_hosts(data), "host name", "system and node")
     yield from _unique(
-        ((("systems", k, "container_name"), s.container_name) for k, s in systems.items()), "container name")
+        ((("systems", k, "container_name"), s.container_name) for k, s in systems.items() if s.container_name),
+        "container name")
     yield from _unique(_aliases(data), "ssh alias", "system and node")
     yield from _unique(
         ((("systems", k, "port"), f"{s.host}:{s.port}") for k, s in systems.items()), "host address and port")
@@ -161,8 +201,9 @@ def check(data: LabData) -> Iterator[Problem]:
         if s.model.quantization not in data.quantizations:
             yield base + ("model", "quantization"), f"unknown quantization {s.model.quantization!r}", \
                 f"use one of: {', '.join(data.quantizations)}, or add it under quantizations:"
-        if s.image not in data.images:
+        if s.image is not None and s.image not in data.images:
             yield base + ("image",), f"unknown image {s.image!r}", f"use one of: {', '.join(data.images)}"
+        yield from _engine_fields(key, s)
         if s.cluster:
             yield from _cluster(data, key, s)
         yield from engine_of(s).problems(data, key, s)

@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import REASONING_FIELDS
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.safe import (
     CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
     IPv4, NpmPackage, Program, SecretName, Sha, Text, Url, Word,
@@ -260,11 +260,15 @@ class ModelFiles(Strict):
 class Model(Strict):
     # Keys the data must not declare: LabData derives them (the error says so and how).
     DERIVED: ClassVar[dict[str, str]] = {
-        "id": f"the model id vLLM reports, the served folder {hf_cache.LAYOUT} (ROOT: "
-              "infrastructure.nfs.container_path; ORG/NAME: model.repo; SHA: model.snapshot)"}
+        "id": f"the model id the server reports: vLLM's is the served folder {hf_cache.LAYOUT} (ROOT: "
+              "infrastructure.nfs.container_path; ORG/NAME: model.repo; SHA: model.snapshot), llama.cpp's its "
+              "--alias (llamacpp.alias)"}
 
-    repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME")
+    repo: HfRepo = Field(description="Hugging Face repo, ORG/NAME (a GGUF repo for llama.cpp)")
     snapshot: Sha = Field(description=f"the snapshot commit sha, SHA in {hf_cache.LAYOUT}")
+    gguf: list[Word] | None = Field(
+        default=None, min_length=1,
+        description="llama.cpp: the snapshot's GGUF file(s) llama-server loads, a split GGUF's shards in order")
     family: Identifier = Field(description="a key of model_families:, e.g. gpt-oss or qwen3-coder-moe")
     params_b: Positive = Field(description="total parameters, billions")
     active_params_b: Positive = Field(description="parameters active per token, billions")
@@ -277,7 +281,7 @@ class Model(Strict):
 
     @property
     def id(self) -> str:
-        """Derived (LabData._derive): the model id vLLM reports for the served snapshot folder."""
+        """Derived (LabData._derive): the model id the server reports (its engine's model_id)."""
         return self._id
 
 
@@ -292,7 +296,8 @@ class ToolCalling(Strict):
         "format": "what a client sees for a tool call (openai: tool_calls; hermes or qwen3-xml: text in content), "
                   "from tool_calling.parser and the model family's tool_format"}
 
-    parser: Word = Field(description="vLLM --tool-call-parser value, e.g. hermes or qwen3_coder")
+    parser: Word | None = Field(default=None, description="vLLM --tool-call-parser value, e.g. hermes or qwen3_coder "
+                                                      "(vllm; llama.cpp parses calls with the chat template, --jinja)")
     auto_tool_choice: bool = True
     _format: ToolFormat | None = PrivateAttr(default=None)
 
@@ -361,6 +366,17 @@ def _check_arg(value: object) -> object:
 ServeArgValue = Annotated[object, AfterValidator(_check_arg)]
 
 
+def _check_llamacpp_arg(value: object) -> object:
+    """A llama-server flag's value: as for vLLM, except that on/off are words llama-server's own flags take
+    (`--flash-attn on`); whether a flag takes a value at all is checked against its flag list."""
+    if isinstance(value, str) and value.lower() in ("on", "off"):
+        return value
+    return _check_arg(value)
+
+
+LlamaArgValue = Annotated[object, AfterValidator(_check_llamacpp_arg)]
+
+
 class Worker(Strict):
     """A Ray worker node. It runs what the head runs; a worker may restate a shared value (as its own
     inventory records it), and validation refuses one that differs from the head's."""
@@ -394,6 +410,21 @@ class Cluster(Strict):
     source: Identifier = Field(description="a key of sources: the multi-node procedure the generated files follow")
 
 
+class LlamaCpp(Strict):
+    """How a llama.cpp system runs llama-server under systemd (the lab's units, February 2026)."""
+
+    alias: Word = Field(description="--alias: the model id /v1/models reports and clients send, e.g. gpt-oss-120b")
+    source_dir: AbsPath = Field(description="where llama.cpp is cloned and built on the host (CUDA, sm_121); the unit "
+                                            "runs its build/bin/llama-server, e.g. /home/llm-agent/llama.cpp")
+    args: dict[FlagName, LlamaArgValue] = Field(
+        default_factory=dict, description="llama-server flags (long names without '--'), checked against the "
+                                          "pinned build's own list (labdocs/engines/llamacpp_flags.json)")
+    restart_sec: Count = Field(default=10, description="systemd RestartSec: seconds between restarts after a failure")
+
+
+ENGINE_SERVICE = {"vllm": "docker-compose", "llama.cpp": "systemd"}   # the service manager each engine runs under
+
+
 class System(Strict):
     name: Text
     role: Text
@@ -407,8 +438,12 @@ class System(Strict):
     speed: Speed
     tool_calling: ToolCalling
     reasoning: Reasoning | None = None
-    image: Identifier = Field(description="a key of images:")
-    container_name: ContainerName
+    engine: Literal["vllm", "llama.cpp"] = Field(default="vllm", description="what serves the model")
+    service_manager: Literal["docker-compose", "systemd"] | None = Field(
+        default=None, description="what runs the server: docker-compose for vllm, systemd for llama.cpp (the default)")
+    image: Identifier | None = Field(default=None, description="a key of images: (vllm)")
+    container_name: ContainerName | None = Field(default=None, description="the container's name (vllm)")
+    llamacpp: LlamaCpp | None = Field(default=None, description="llama-server's binary and flags (llama.cpp)")
     gpus: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="how many GPUs the container reserves (count:); all if absent")
     service_dir: HomePath = Field(description="where docker-compose.yml lives on the host")
@@ -436,6 +471,8 @@ class KnownIssue(Strict):
     id: Identifier
     title: Text
     systems: list[Identifier]
+    engine: Literal["vllm", "llama.cpp"] | None = Field(
+        default=None, description="the engine it concerns: shown only on the pages of those systems that run it")
     symptom: Text
     cause: Text
     fix: Text
@@ -519,7 +556,7 @@ class LabData(Strict):
         container = self.infrastructure.nfs.container_path
         for system in self.systems.values():
             model, tools = system.model, system.tool_calling
-            model._id = hf_cache.snapshot_path(container, model.repo, model.snapshot)
+            model._id = engine_of(system).model_id(system, hf_cache.snapshot_path(container, model.repo, model.snapshot))
             family = self.model_families.get(model.family)
             tools._format = engine_of(system).client_format(tools.parser, family) if family else None
         return self

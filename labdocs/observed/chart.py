@@ -8,6 +8,7 @@ on both. Runs where a system had no value (down, not measured) break its line.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
 
@@ -71,6 +72,9 @@ def series(history: list[HistoryLine], metric: str) -> dict[str, list[tuple[date
     return out
 
 
+X0, X1, Y0, Y1 = LEFT, W - RIGHT, H - BOTTOM, TOP       # the plot area: left, right, bottom, top
+
+
 def svg_history(history: list[HistoryLine], metric: str, *, title: str | None = None) -> str:
     """An SVG document (a string) charting `metric` (a key of METRICS, or any numeric field of the
     history's per-system entries) over time."""
@@ -86,82 +90,105 @@ def svg_history(history: list[HistoryLine], metric: str, *, title: str | None = 
         f"<title>{escape(title)}</title>",
         f'<text x="{LEFT}" y="20" fill="currentColor" font-size="14" font-weight="600">{escape(title)}</text>',
     ]
-    x0, x1, y0, y1 = LEFT, W - RIGHT, H - BOTTOM, TOP
     # When it was observed, on the chart itself: an image shown alone must still say how old it is.
     if times:
         last = max(times)
         parts.append(f'<text x="{W - 8}" y="20" fill="currentColor" text-anchor="end" opacity="0.8" '
                      f'data-observed="{last.strftime(ISO)}">last observed {last.strftime("%Y-%m-%d %H:%M")} UTC</text>')
     if not values:
-        parts.append(f'<text x="{(x0 + x1) / 2}" y="{(y0 + y1) / 2}" fill="currentColor" text-anchor="middle" '
+        parts.append(f'<text x="{(X0 + X1) / 2}" y="{(Y0 + Y1) / 2}" fill="currentColor" text-anchor="middle" '
                      f'opacity="0.7">no measurements yet</text>')
-        parts.append(_axes(x0, x1, y0, y1))
+        parts.append(_axes(X0, X1, Y0, Y1))
         parts.append("</svg>")
         return "\n".join(parts) + "\n"
-
-    tmin, tmax = min(times), max(times)
-    span_s = (tmax - tmin).total_seconds()
-    if span_s <= 0:
-        span_s = 3600.0
-        tmin = datetime.fromtimestamp(tmin.timestamp() - span_s / 2, tz=timezone.utc)
-    step = _nice_step(max(values))
-    vmax = step * math.ceil(max(values) / step) if max(values) > 0 else 1.0
-    vmax = vmax if vmax > 0 else 1.0
-
-    def px(t: datetime) -> float:
-        return round(x0 + (t.timestamp() - tmin.timestamp()) / span_s * (x1 - x0), 1)
-
-    def py(v: float) -> float:
-        return round(y0 - v / vmax * (y0 - y1), 1)
-
-    # Grid and y labels.
-    v = 0.0
-    while v <= vmax + step / 1000:
-        y = py(v)
-        parts.append(f'<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="currentColor" stroke-opacity="0.15"/>')
-        parts.append(f'<text x="{x0 - 6}" y="{y + 4}" fill="currentColor" text-anchor="end">{_num(v)}</text>')
-        v += step
-    # x labels: up to 5 evenly spaced times.
-    n = 5 if span_s > 0 and len(set(times)) > 1 else 1
-    fmt = "%Y-%m-%d" if span_s >= 3 * 86400 else "%m-%d %H:%M"
-    for i in range(n):
-        ts = tmin.timestamp() + span_s * (i / (n - 1) if n > 1 else 0.5)
-        t = datetime.fromtimestamp(ts, tz=timezone.utc)
-        x = px(t)
-        parts.append(f'<line x1="{x}" y1="{y0}" x2="{x}" y2="{y0 + 4}" stroke="currentColor"/>')
-        parts.append(f'<text x="{x}" y="{y0 + 18}" fill="currentColor" text-anchor="middle">{t.strftime(fmt)}</text>')
-    parts.append(_axes(x0, x1, y0, y1))
-    parts.append(f'<text x="{(x0 + x1) / 2}" y="{H - 8}" fill="currentColor" text-anchor="middle" '
+    scale = _Scale.of(times, values)
+    parts += scale.y_grid() + scale.x_labels(len(set(times)) > 1)
+    parts.append(_axes(X0, X1, Y0, Y1))
+    parts.append(f'<text x="{(X0 + X1) / 2}" y="{H - 8}" fill="currentColor" text-anchor="middle" '
                  f'opacity="0.8">time (UTC)</text>')
-    parts.append(f'<text transform="translate(14 {(y0 + y1) / 2}) rotate(-90)" fill="currentColor" '
+    parts.append(f'<text transform="translate(14 {(Y0 + Y1) / 2}) rotate(-90)" fill="currentColor" '
                  f'text-anchor="middle" opacity="0.8">{escape(unit or label)}</text>')
-
-    # Series and legend.
     for i, (key, points) in enumerate(data.items()):
-        color = PALETTE[i % len(PALETTE)]
-        runs: list[list[tuple[float, float]]] = [[]]
-        for t, val in points:
-            if val is None:
-                if runs[-1]:
-                    runs.append([])
-                continue
-            runs[-1].append((px(t), py(val)))
-        parts.append(f'<g class="series" data-system="{escape(key)}">')
-        for run in runs:
-            if len(run) > 1:
-                pts = " ".join(f"{x},{y}" for x, y in run)
-                parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2" '
-                             f'stroke-linejoin="round"/>')
-            for x, y in run:
-                parts.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{color}"/>')
-        parts.append("</g>")
-        ly = y1 + 8 + i * 18
-        last = next((val for _, val in reversed(points) if val is not None), None)
-        text = escape(key) + (f" ({_num(last)})" if last is not None else "")
-        parts.append(f'<line x1="{x1 + 14}" y1="{ly}" x2="{x1 + 34}" y2="{ly}" stroke="{color}" stroke-width="3"/>')
-        parts.append(f'<text x="{x1 + 40}" y="{ly + 4}" fill="currentColor">{text}</text>')
+        parts += _series(i, key, points, scale)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """Time and value to chart coordinates."""
+
+    tmin: datetime
+    span_s: float
+    step: float          # between grid lines
+    vmax: float          # the top grid line
+
+    @classmethod
+    def of(cls, times: list[datetime], values: list[float]) -> _Scale:
+        tmin, tmax = min(times), max(times)
+        span_s = (tmax - tmin).total_seconds()
+        if span_s <= 0:       # one run: centre it in an hour
+            span_s = 3600.0
+            tmin = datetime.fromtimestamp(tmin.timestamp() - span_s / 2, tz=timezone.utc)
+        step = _nice_step(max(values))
+        vmax = step * math.ceil(max(values) / step) if max(values) > 0 else 1.0
+        return cls(tmin, span_s, step, vmax if vmax > 0 else 1.0)
+
+    def px(self, t: datetime) -> float:
+        return round(X0 + (t.timestamp() - self.tmin.timestamp()) / self.span_s * (X1 - X0), 1)
+
+    def py(self, v: float) -> float:
+        return round(Y0 - v / self.vmax * (Y0 - Y1), 1)
+
+    def y_grid(self) -> list[str]:
+        """Grid lines and value labels."""
+        parts, v = [], 0.0
+        while v <= self.vmax + self.step / 1000:
+            y = self.py(v)
+            parts.append(f'<line x1="{X0}" y1="{y}" x2="{X1}" y2="{y}" stroke="currentColor" stroke-opacity="0.15"/>')
+            parts.append(f'<text x="{X0 - 6}" y="{y + 4}" fill="currentColor" text-anchor="end">{_num(v)}</text>')
+            v += self.step
+        return parts
+
+    def x_labels(self, several_times: bool) -> list[str]:
+        """Up to 5 evenly spaced times."""
+        n = 5 if self.span_s > 0 and several_times else 1
+        fmt = "%Y-%m-%d" if self.span_s >= 3 * 86400 else "%m-%d %H:%M"
+        parts = []
+        for i in range(n):
+            ts = self.tmin.timestamp() + self.span_s * (i / (n - 1) if n > 1 else 0.5)
+            t = datetime.fromtimestamp(ts, tz=timezone.utc)
+            x = self.px(t)
+            parts.append(f'<line x1="{x}" y1="{Y0}" x2="{x}" y2="{Y0 + 4}" stroke="currentColor"/>')
+            parts.append(f'<text x="{x}" y="{Y0 + 18}" fill="currentColor" text-anchor="middle">{t.strftime(fmt)}</text>')
+        return parts
+
+
+def _series(i: int, key: str, points: list[tuple[datetime, float | None]], scale: _Scale) -> list[str]:
+    """One system's line (broken where it has no value) and its legend entry."""
+    color = PALETTE[i % len(PALETTE)]
+    runs: list[list[tuple[float, float]]] = [[]]
+    for t, val in points:
+        if val is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((scale.px(t), scale.py(val)))
+    parts = [f'<g class="series" data-system="{escape(key)}">']
+    for run in runs:
+        if len(run) > 1:
+            pts = " ".join(f"{x},{y}" for x, y in run)
+            parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2" '
+                         f'stroke-linejoin="round"/>')
+        for x, y in run:
+            parts.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{color}"/>')
+    parts.append("</g>")
+    ly = Y1 + 8 + i * 18
+    last = next((val for _, val in reversed(points) if val is not None), None)
+    text = escape(key) + (f" ({_num(last)})" if last is not None else "")
+    parts.append(f'<line x1="{X1 + 14}" y1="{ly}" x2="{X1 + 34}" y2="{ly}" stroke="{color}" stroke-width="3"/>')
+    parts.append(f'<text x="{X1 + 40}" y="{ly + 4}" fill="currentColor">{text}</text>')
+    return parts
 
 
 def _axes(x0: float, x1: float, y0: float, y1: float) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labdocs.observed.records import (HealthCheck, ModelsCheck, SpeedCheck, SystemRecord, ToolFormatCheck,
                                       VersionCheck)
-from labdocs.paths import ROOT
+from labdocs.paths import DEFAULT_DATA, ROOT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
                          "(real vLLM CPU servers, tiny models) and probe it")
     ap.add_argument("--system", action="append", default=[], metavar="ID",
                     help="probe only this system (repeatable)")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "systems.yaml", help="the lab's data file")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the lab's data file")
     ap.add_argument("--out", type=Path, help="status document to write (default: data/status.json for live, "
                                              "test-results/status/status.json for the lab)")
     ap.add_argument("--history", type=Path, help="history file, one JSON line per run (default: beside "
@@ -110,48 +110,74 @@ def annotations(records: list[SystemRecord]) -> list[str]:
     return out
 
 
+class _Refused(Exception):
+    """A usage or data error: printed after the command's name, exit status 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from labdocs.model.loader import load
-
-    from labdocs.probe.run import Settings, lab_parser_overrides, live_urls, probe_all_async, status_document
+    try:
+        out, history = _paths(args)
+        data = _data(args)
+        try:
+            records = _probe(args, data)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+    except _Refused as exc:
+        print(f"python -m labdocs.probe: {exc}", file=sys.stderr)
+        return 2
     from labdocs.probe.verdict import exit_code
-    from labdocs.observed.store import PUBLISHED_TARGET, append_history, default_paths, is_published, write_status
+
+    _report(args, records, out, history)
+    return exit_code(records)
+
+
+def _paths(args) -> tuple[Path, Path]:
+    """Where this run writes its status document and history; a lab run never writes the published ones."""
+    from labdocs.observed.store import PUBLISHED_TARGET, default_paths, is_published
 
     out, history = default_paths(ROOT, args.target)
     out, history = args.out or out, args.history or history
     if args.target != PUBLISHED_TARGET and not args.no_write:
         refused = [str(p) for p in (out, history) if is_published(ROOT, p)]
         if refused:
-            print(f"python -m labdocs.probe: --target {args.target} may not write {', '.join(refused)}: the published "
-                  f"status holds probes of the real hosts only (--target live)\n"
-                  f"  hint: leave --out and --history out; a lab probe writes {default_paths(ROOT, args.target)[0]}",
-                  file=sys.stderr)
-            return 2
+            raise _Refused(f"--target {args.target} may not write {', '.join(refused)}: the published "
+                           f"status holds probes of the real hosts only (--target live)\n"
+                           f"  hint: leave --out and --history out; a lab probe writes "
+                           f"{default_paths(ROOT, args.target)[0]}")
+    return out, history
+
+
+def _data(args):
+    """The data file, loaded; the systems asked for exist; lab speeds are not about to go into it."""
+    from labdocs.model.loader import load
 
     try:
         data = load(args.data)
     except Exception as exc:  # DataInvalid prints file:line: key: message
-        print(f"python -m labdocs.probe: {exc}", file=sys.stderr)
-        return 2
+        raise _Refused(str(exc)) from None
     unknown = [s for s in args.system if s not in data.systems]
     if unknown:
-        print(f"python -m labdocs.probe: unknown system(s) {', '.join(unknown)}; the data has {', '.join(data.systems)}",
-              file=sys.stderr)
-        return 2
-    only = args.system or None
+        raise _Refused(f"unknown system(s) {', '.join(unknown)}; the data has {', '.join(data.systems)}")
     if args.record_measured and args.target != "live":
         from labdocs.probe.record import COMMITTED_DATA
         if args.record_measured.resolve() == COMMITTED_DATA.resolve():
-            print(f"python -m labdocs.probe: --record-measured {args.record_measured}: lab measurements never replace "
-                  "the documented figures; pass a copy", file=sys.stderr)
-            return 2
+            raise _Refused(f"--record-measured {args.record_measured}: lab measurements never replace "
+                           "the documented figures; pass a copy")
+    return data
+
+
+def _probe(args, data) -> list[SystemRecord]:
+    """Probe the real hosts, or the lab (started here unless --lab-running), printing progress."""
+    from labdocs.probe.run import Settings, lab_parser_overrides, live_urls, probe_all_async
+
+    only = args.system or None
     overrides = {"target": args.target, "check_tools": not args.no_tools}
     if args.timeout:
         overrides["timeout_s"] = args.timeout
     if args.compare_speed is not None:
         overrides["compare_speed"] = args.compare_speed
-
     width = max(len(k) for k in data.systems)
 
     def progress(key: str, name: str, rec) -> None:
@@ -167,28 +193,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"probed {len(records)} system(s) in {time.perf_counter() - t0:.1f} s\n", flush=True)
         return records
 
-    try:
-        if args.target == "live":
-            records = run(live_urls(data))
-        else:
-            from labdocs.lab import lab_specs
-            from labdocs.lab.servers import LabError, running_lab
+    if args.target == "live":
+        return run(live_urls(data))
+    from labdocs.lab import lab_specs
+    from labdocs.lab.servers import LabError, running_lab
 
-            specs, _dropped = lab_specs.specs(data, only)
-            urls = {s.name: s.url for s in specs}
-            if args.lab_running:
-                records = run(urls)
-            else:
-                print("starting the loopback lab (about a minute) ...", file=sys.stderr, flush=True)
-                try:
-                    with running_lab(specs, ROOT) as lab:
-                        records = run(urls, lab_parser_overrides(lab, data))
-                except LabError as exc:
-                    print(f"python -m labdocs.probe: the lab did not start: {exc}", file=sys.stderr)
-                    return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    specs, _dropped = lab_specs.specs(data, only)
+    urls = {s.name: s.url for s in specs}
+    if args.lab_running:
+        return run(urls)
+    print("starting the loopback lab (about a minute) ...", file=sys.stderr, flush=True)
+    try:
+        with running_lab(specs, ROOT) as lab:
+            return run(urls, lab_parser_overrides(lab, data))
+    except LabError as exc:
+        raise _Refused(f"the lab did not start: {exc}") from None
+
+
+def _report(args, records: list[SystemRecord], out: Path, history: Path) -> None:
+    """The table; the status files; newer measured speeds into the data; CI annotations."""
+    from labdocs.observed.store import append_history, write_status
+    from labdocs.probe.run import status_document
 
     print(table(records))
     doc = status_document(records, args.target, run_url=os.environ.get("LABDOCS_RUN_URL") or None)
@@ -206,7 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in annotations(records):
             print(line)
-    return exit_code(records)
 
 
 if __name__ == "__main__":

@@ -23,15 +23,19 @@ def decide(record: SystemRecord) -> SystemRecord:
     if health is not None and health.down:
         record.verdict = "down"
         record.down_reason = health.error or "no answer"
+        record.drift = _probe_error(record)      # listed, though down says more
         return record
     items = _evidence(record.checks) + _declared(record.checks)
     if not any(i.kind in ("not_vllm", "garbage") for i in items):
         items += _failed(record.checks)
-    if record.probe_error:
-        items.append(Drift(kind="check_failed", message=f"probe error: {record.probe_error}"))
-    record.drift = items
-    record.verdict = "drift" if items else "up"
+    record.drift = items + _probe_error(record)
+    record.verdict = "drift" if record.drift else "up"
     return record
+
+
+def _probe_error(record: SystemRecord) -> list[Drift]:
+    """A bug in the probe itself: what it did check may be fine, but the system was not fully checked."""
+    return [Drift(kind="check_failed", message=f"probe error: {record.probe_error}")] if record.probe_error else []
 
 
 def _evidence(checks: Checks) -> list[Drift]:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from labdocs.model.loader import load
 from labdocs.paths import DEFAULT_DATA, ROOT
-from labdocs.render.marker import is_generated
+from labdocs.model import overlay
+from labdocs.render.marker import is_generated, marker
 from labdocs.render.views import render_all, source_name
 from labdocs.model.schema import FORGES, LabData
 
@@ -64,7 +65,7 @@ def _owned_files(out_root: Path) -> set[str]:
     owned = set()
     workflows = [path for folder, _ in FORGES.values() for path in (out_root / folder).glob("*.yml")]
     for path in [*(out_root / "systems").glob("*/*"), *(out_root / "charts").glob("*.svg"), *workflows,
-                 *(out_root / "docs-site").glob("*")]:
+                 *(out_root / "docs-site").glob("*"), *(out_root / "data" / "examples").glob("*.yaml")]:
         if path.is_file() or path.name.startswith("."):
             try:
                 text = path.read_text(encoding="utf-8")
@@ -79,6 +80,10 @@ def plan(data_path: Path = DEFAULT_DATA, out_root: Path = ROOT, data: LabData | 
     """What generation would write; `data` saves a second parse when the caller already loaded it."""
     data = data if data is not None else load(data_path)
     files = render_all(data, source_name(data_path))
+    if Path(data_path).resolve() == DEFAULT_DATA.resolve():    # the examples build on the lab's data only
+        base = source_name(data_path)
+        files.update(overlay.examples(DEFAULT_DATA.read_text(encoding="utf-8"), base,
+                                      lambda name: marker(base, f"overlay {name}", "hash")))
     result = Plan(out_root, files)
     for rel, text in files.items():
         try:

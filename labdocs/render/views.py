@@ -16,13 +16,13 @@ import jinja2
 
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.clients import opencode_config, opencode_provider
 from labdocs.model.cluster import node_env, port_of
-from labdocs.paths import ROOT
-from labdocs.model.operations import Procedure
+from labdocs.paths import DATA_FILE, ROOT
+from labdocs.model.operations import Procedure, SystemdProcedure
 from labdocs.model.rules import version_of
-from labdocs.model.schema import FORGES, LabData, System
+from labdocs.model.schema import ENGINE_SERVICE, FORGES, LabData, System
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
 from labdocs.observed.status import CHARTS, STATUS_MODULE, observed_rows
@@ -110,24 +110,30 @@ class SystemView:
     def __init__(self, data: LabData, key: str, system: System):
         self.key, self.s, self.data = key, system, data
         self.platform = data.platforms[system.hardware.platform]
-        self.image = data.images[system.image]
-        self.vllm = self.image.vllm                       # the version string, e.g. 0.11.1
+        self.engine = engine_of(system)
+        self.service_manager = system.service_manager or ENGINE_SERVICE[system.engine]
+        self.image = data.images[system.image] if system.image else None
+        self.vllm = self.image.vllm if self.image else None    # the version string, e.g. 0.11.1
         self.version = version_of(data, system)           # its vllm_versions: row
-        # The reasoning field(s) clients get come from the version (vLLM renamed reasoning_content).
-        self.reasoning_fields = list(self.version.reasoning_fields) if system.reasoning and self.version else []
+        # The reasoning field(s) clients get: vLLM's come from the version (it renamed reasoning_content).
+        if self.version:
+            self.reasoning_fields = list(self.version.reasoning_fields) if system.reasoning else []
+        else:
+            self.reasoning_fields = list(self.engine.REASONING_FIELDS) if system.reasoning else []
         self.gpu_count = system.gpus or "all"
         family = data.model_families.get(system.model.family)
         self.offline_files = list(family.offline_files) if family else []
-        self.build_command = self.image.build_command
+        self.build_command = self.image.build_command if self.image else None
         self.api_base = f"http://{system.host}:{system.port}"
         self.openai_base = f"{self.api_base}/v1"
-        self.argv = engine_of(system).serve_argv(system)
+        nfs = data.infrastructure.nfs
+        self.models_source = nfs.mount_point if system.weights == "nfs" else nfs.local_copy_dir
+        self.argv = self.engine.serve_argv(system, self.models_source)
+        self.build_steps = self.engine.build_steps(system, self.platform) if system.engine == "llama.cpp" else []
         # tool_calling.parser: toolcalls: the plugin's package, beside the compose file on the host.
         self.plugin_mount = (f"./{PLUGIN_DIR}", PLUGIN_TARGET) if uses_plugin(system) else None
-        self.issues = [i for i in data.known_issues if key in i.systems]
-        nfs = data.infrastructure.nfs
+        self.issues = [i for i in data.known_issues if key in i.systems and i.engine in (None, system.engine)]
         self.repo_dir_name = hf_cache.repo_dir(system.model.repo)
-        self.models_source = nfs.mount_point if system.weights == "nfs" else nfs.local_copy_dir
         self.host_model_dir = hf_cache.snapshot_path(self.models_source, system.model.repo, system.model.snapshot)
         # The healthcheck waits twice the documented load time before failures count.
         self.start_period_minutes = math.ceil(system.load.minutes * 2)
@@ -155,7 +161,7 @@ class SystemView:
                 f" (ceiling: {num(self.ceiling['tokens_per_s'])} tok/s)" if self.ceiling else "")
         self.context_tokens = f"{system.context_length:,}"
         self.head_script = self._head_script() if c else None
-        self.ops = Procedure(data, self)
+        self.ops = Procedure(data, self) if self.service_manager == "docker-compose" else SystemdProcedure(data, self)
 
     @property
     def tool_paths(self) -> dict:
@@ -185,7 +191,8 @@ class SystemView:
         """Every source a figure on this system's pages names, in the order the page cites them."""
         s = self.s
         ids = [self.platform.source, s.model.source, s.model.files.source if s.model.files else None,
-               s.speed.source, self.version.source if self.reasoning_fields else None, self.image.version_source,
+               s.speed.source, self.version.source if self.version and self.reasoning_fields else None,
+               self.image.version_source if self.image else None,
                s.load.source, s.memory.source if s.memory else None, *(f.source for f in self.offline_files),
                s.cluster.source if s.cluster else None,
                self.platform.interconnect.source if s.cluster and self.platform.interconnect else None]
@@ -245,6 +252,9 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
         key, system = view.key, view.s
         ctx = {"lab": data, "v": view, "s": system, "source": source}
         ctx["provider_json"] = json.dumps({key: opencode_provider(data, key)}, indent=2)
+        if view.service_manager == "systemd":
+            out.update(_systemd_outputs(env, view, ctx, source))
+            continue
         for node in view.workers:
             template = "system/docker-compose.worker.yml.j2"
             ctx["marker"] = marker(source, f"templates/{template}", "hash")
@@ -262,7 +272,20 @@ def system_outputs(env: jinja2.Environment, data: LabData, views: list[SystemVie
     return out
 
 
-def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, str]:
+def _systemd_outputs(env: jinja2.Environment, view: SystemView, ctx: dict, source: str) -> dict[str, str]:
+    """A server under systemd (llama.cpp): its unit, its sudo rules and its pages."""
+    out = {}
+    for name, template, kind in ((view.ops.unit, "system/llama-server.service.j2", "hash"),
+                                 (view.ops.sudoers_file, "system/llama-server.sudoers.j2", "hash"),
+                                 ("README.md", "system/llamacpp.README.md.j2", "html"),
+                                 ("QUICKSTART.md", "system/llamacpp.QUICKSTART.md.j2", "html"),
+                                 (".nav.yml", "system/llamacpp.nav.yml.j2", "hash")):
+        ctx["marker"] = marker(source, f"templates/{template}", kind)
+        out[f"systems/{view.key}/{name}"] = env.get_template(template).render(ctx)
+    return out
+
+
+def render_all(data: LabData, source: str = DATA_FILE.as_posix()) -> dict[str, str]:
     """Every generated file, path relative to the repository root -> text."""
     env = environment()
     views = system_views(data)
