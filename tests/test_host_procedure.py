@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOST_REPORT, ROOT
+from conftest import ROOT
 from labdocs import hf_cache
 from labdocs.doctests import fences, host_blocks
 from labdocs.lab import host_systems
@@ -39,7 +39,6 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 DATA = load()
 KEYS, LEFT_OUT = host_systems.systems_for_hosts(DATA)
 STATE = ROOT / ".lab" / "standin-hosts"
-DOMAIN = DATA.infrastructure.dns.domain
 BAD_TAG = "v9.9.9-never-built"
 HOST_NAMES = {s.host for s in DATA.systems.values()}
 
@@ -49,7 +48,7 @@ def page_path(key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def systems(request):
+def systems(doc_session):
     if os.geteuid() != 0:
         pytest.fail("host stand-ins need root (namespaces, dockerd, sshd): run the suite as root", pytrace=False)
     reports: dict[str, host_blocks.PageReport] = {}
@@ -66,7 +65,7 @@ def systems(request):
         lines += [f"{key}: no stand-in ({why})" for key, why in LEFT_OUT.items()]
         for report in reports.values():
             lines += report.lines()
-        request.config.stash.setdefault(HOST_REPORT, []).extend(lines)
+        doc_session.host_report.extend(lines)
 
 
 class Checkout:
@@ -101,7 +100,7 @@ def run_blocks(running, checkout: Checkout, blocks, report: host_blocks.PageRepo
     """The blocks in order, as the operator runs them; stop at the first failure and return its Result."""
     target = host_blocks.HostTarget(running.lab.wrap, checkout.path)
     for block in blocks:
-        why = host_blocks.static_reason(block, DOMAIN)
+        why = host_blocks.static_reason(block, DATA)
         if why:
             if report:
                 report.static[block.id] = why
@@ -256,7 +255,7 @@ def test_a_host_value_broken_in_the_data_fails_with_page_and_line(systems, key, 
     assert created.returncode == 0, created.stderr
     broken = Checkout(_broken(key, kind), key, tmp_path / "broken")
     good_blocks = {b.line: b for b in good.blocks()}
-    affected = [b for b in broken.blocks() if not b.disruptive and not host_blocks.static_reason(b, DOMAIN)
+    affected = [b for b in broken.blocks() if not b.disruptive and not host_blocks.static_reason(b, DATA)
                 and (b.code != good_blocks[b.line].code or (kind == "ssh alias" and b.on))]
     assert affected, f"no runnable block uses the {kind}"
     _must_pass(run_blocks(systems, good, [good_blocks[b.line] for b in affected]))    # the control

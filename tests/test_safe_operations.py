@@ -258,7 +258,7 @@ def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, r
     ("curl -fsSL -o x https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken", "outside the lab"),
     ("nvidia-smi --query-gpu=name --format=csv,noheader", "a GPU"),
     ("docker compose version && docker info | grep -i runtimes | grep -q nvidia", "NVIDIA container runtime"),
-    ("findmnt -t nfs4 /mnt/models", "kernel NFS client"),
+    ("findmnt -t nfs4 /mnt/models", "no kernel NFS client"),
     ("cd ~/vllm-service && docker compose pull", "registry"),
     ("sudo systemctl daemon-reload", "systemd"),
 ])
@@ -267,5 +267,7 @@ def test_a_host_stand_in_runs_all_but_what_needs_the_real_hardware(code, needs):
     NVIDIA runtime, a kernel NFS client, systemd, a registry and addresses outside the lab keep a block static."""
     from labdocs.doctests import host_blocks
 
-    why = host_blocks.static_reason(fences.Block("p.md", 1, "bash", code + "\n", {"on": "stella"}), "home.arpa")
+    from labdocs.model.loader import load
+
+    why = host_blocks.static_reason(fences.Block("p.md", 1, "bash", code + "\n", {"on": "stella"}), load())
     assert (why is None) if needs is None else (needs in why), why

@@ -16,6 +16,8 @@ from typing import Callable
 
 from labdocs.doctests import console, fences
 from labdocs.doctests.run import SHELL, Outcome, execute, why_unreachable
+from labdocs.lab import nfs_standin
+from labdocs.model.schema import LabData
 
 REMOTE = ["bash", "-e", "-o", "pipefail", "-s"]
 
@@ -23,18 +25,20 @@ REMOTE = ["bash", "-e", "-o", "pipefail", "-s"]
 NEEDS = [
     (re.compile(r"\bnvidia-smi\b"), "needs a GPU (`nvidia-smi`)"),
     (re.compile(r"docker info\b.*\bnvidia\b"), "needs the NVIDIA container runtime"),
-    (re.compile(r"-t nfs4?\b|\bmount\b.*\bnfs"), "needs a kernel NFS client (this machine's kernel has none)"),
     (re.compile(r"\bdocker\s+(compose\s+)?pull\b"), "pulls from a registry, which the lab never reaches"),
     (re.compile(r"\bsystemctl\b|\bsystemd-"), "needs systemd as PID 1 (a host stand-in has no init)"),
 ]
 URL = re.compile(r"https?://([A-Za-z0-9.-]+)")
 
 
-def static_reason(block: fences.Block, lab_domain: str) -> str | None:
+def static_reason(block: fences.Block, data: LabData) -> str | None:
     """Why the block cannot run against a host stand-in, or None when it can."""
-    outside = sorted({h for h in URL.findall(block.code) if not h.endswith("." + lab_domain)})
+    domain = data.infrastructure.dns.domain
+    outside = sorted({h for h in URL.findall(block.code) if not h.endswith("." + domain)})
     if outside:
         return f"reaches outside the lab ({', '.join(outside)})"
+    if nfs_standin.needs_kernel_nfs(block.code, data):
+        return nfs_standin.KERNEL_NFS_REASON
     return next((why for pattern, why in NEEDS if pattern.search(block.code)), None)
 
 
@@ -60,6 +64,9 @@ class HostTarget:
 
     def on_host(self, alias: str, code: str, timeout: float) -> Outcome:
         return execute(self.wrap(["ssh", alias, *REMOTE]), timeout, stdin=code, cwd=self.checkout)
+
+    def logs(self, systems: list[str], lines: int = 30) -> str:
+        return ""       # a host's logs are read on the host, by the page's own `docker logs` step
 
 
 @dataclass
