@@ -162,3 +162,20 @@ def test_the_pages_workstation_blocks_pass_against_it(server, page):
         ran += 1
     print(f"\nlab: {page}: {ran} workstation blocks ran; not run here:\n  " + "\n  ".join(not_run))
     assert ran >= 2
+
+
+def test_the_probe_understands_llama_server(server):
+    """`make status`'s checks against llama-server: /health, its build from /props, the alias and the
+    context (/v1/models meta.n_ctx), its llamacpp: series on /metrics, and a streamed completion."""
+    import asyncio
+
+    from labdocs.probe.run import Settings, probe_system
+
+    settings = Settings.from_data(DATA, target="lab", check_tools=False)
+    rec = asyncio.run(probe_system(KEY, SYSTEM, f"http://{ADDRESS}:{SYSTEM.port}", settings))
+    c = rec.checks
+    assert c.health.ok and c.version.ok and c.version.version.endswith(llamacpp.facts()["llama_cpp_commit"][:7])
+    assert c.models.id_match and c.models.max_model_len == SYSTEM.context_length and c.models.context_match
+    assert c.metrics.ok and c.metrics.vllm_series > 5 and c.metrics.prompt_tokens_total is not None
+    assert c.speed.ok, c.speed
+    assert rec.verdict == "ok", (rec.verdict, rec.drift, rec.down_reason)
