@@ -82,9 +82,16 @@ def _argv_shape(argv: list) -> list:
     return [FLAG_RENAME.get(a, a) if isinstance(a, str) and a.startswith("-") else "VALUE" for a in argv]
 
 
-def _yaml_shape(value):
+# Mappings keyed by a value from data (opencode.json's `models`, keyed by the model id the server
+# reports, derived from the repo): their keys are values, so only how many there are is structure.
+VALUE_KEYED = {"models"}
+
+
+def _yaml_shape(value, parent=None):
     if isinstance(value, dict):
-        shape = {k: _yaml_shape(v) for k, v in value.items()}
+        if parent in VALUE_KEYED:
+            return sorted(repr(_yaml_shape(v)) for v in value.values())
+        shape = {k: _yaml_shape(v, k) for k, v in value.items()}
         if isinstance(value.get("command"), list):
             shape["command"] = _argv_shape(value["command"])
         return shape

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from labdocs.docsite import layout
 from labdocs.docsite.hooks.nav_scope import max_children
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.loader import load
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def variables(data, extra: dict) -> dict:
     return {"lab": data, "views": views, "tool_groups": by_parser(views), "forced_call_regex": forced_call_regex(),
             "compare_tabs": limit is None or len(views) <= limit, "systems_nav_limit": limit,
             "hf_cache_layout": hf_cache.snapshot_path("", "ORG/NAME", "SHA").lstrip("/"),
+            "code_layout": layout.table(),
             "fstab_line": fstab_line(data), "mount_command": mount_command(data),
             "ci_folder": FORGES[data.ci.forge][0] if data.ci else None}
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from labdocs.render.views import system_views
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.schema import LabData
 
 from labdocs.doctests.fences import Block

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from labdocs import hf_cache
 from labdocs.engines.base import Endpoints, Problem
 
 NAME = "llama.cpp"
@@ -73,8 +74,7 @@ def takes_value(flag: str) -> bool:
 def model_path(system, models_root: str) -> str:
     """The GGUF file llama-server opens: the first shard; the others sit beside it."""
     m = system.model
-    org, name = m.repo.split("/", 1)
-    return f"{models_root}/models--{org}--{name}/snapshots/{m.snapshot}/{m.gguf[0]}"
+    return f"{hf_cache.snapshot_path(models_root, m.repo, m.snapshot)}/{m.gguf[0]}"
 
 
 def _flag(name: str, value: object) -> list[str]:

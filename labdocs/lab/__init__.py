@@ -1,4 +1,4 @@
-"""A lab of real vLLM (CPU) servers standing in for the documented systems.
+"""The loopback lab: real vLLM (CPU) servers and host stand-ins for the documented systems.
 
 Stdlib only at import time; torch/vLLM live in the lab venv (.lab/venv).
 See labdocs/lab/README.md.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from labdocs.model.schema import LabData
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_FILE, PLUGIN_TARGET
-from labdocs.paths import ROOT
+from labdocs.paths import DATA_FILE, ROOT
 
 # The tool-call parser plugin: the container path the compose file mounts -> this repo's file.
 PLUGIN_PATHS = {f"{PLUGIN_TARGET}/{PLUGIN_FILE}": str(ROOT / PLUGIN_DIR / PLUGIN_FILE)}
@@ -105,7 +105,7 @@ def version_differences(data: LabData, key: str, lab_version: str | None) -> lis
 def _session_files(root) -> list:
     from labdocs.model.loader import load
 
-    return [(path, load(path)) for path in [root / "data" / "systems.yaml", *sorted(root.glob(EXAMPLES))]]
+    return [(path, load(path)) for path in [root / DATA_FILE, *sorted(root.glob(EXAMPLES))]]
 
 
 def not_served(root) -> list[tuple[str, str, str]]:

@@ -155,7 +155,7 @@ def build(jobs: int = 2, options: dict[str, str] = BUILD_OPTIONS) -> dict:
     """Build llama-server (or reuse the cached one). Returns {path, built, seconds, build_seconds}."""
     t0 = time.monotonic()
     out = binary(options)
-    with _locked("build"):
+    with _locked(f"build-{build_key(options)}"):     # per option set: a cached binary never waits for another build
         if not out.exists():
             tree = source_tree()
             work = LAB_DIR / f"build-{build_key(options)}"
@@ -233,7 +233,6 @@ def write_facts(path: Path) -> Path:
 # --- the tiny GGUF model -----------------------------------------------------------------------------
 
 TINY_REPO = "labdocs/tiny-qwen2"      # the lab's own tiny model (labdocs/lab/tiny_model.py), never published
-TINY_MAX_LEN = 4096
 # llama.cpp's converter names a tokenizer's pre-tokenizer by hashing what it makes of a test text; the
 # tiny model's own small vocabulary matches no published model, so it is declared: the tiny tokenizer
 # splits text with Qwen2's pattern (tiny_model._qwen_tokenizer), which llama.cpp calls "qwen2".
@@ -243,30 +242,34 @@ import sys
 sys.path[:0] = [sys.argv[1], sys.argv[1] + "/gguf-py"]
 import convert_hf_to_gguf as convert
 from conversion.base import TextModel
-TextModel.get_vocab_base_pre = lambda self, tokenizer: sys.argv[2]
+pre = sys.argv[2]
+TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
 sys.argv = ["convert_hf_to_gguf.py", *sys.argv[3:]]
 convert.main()
 """
 
 
-def tiny_gguf(out: Path, lab_python: Path) -> dict:
+def tiny_gguf(out: Path, lab_python: Path, max_len: int) -> dict:
     """Build the tiny qwen2 model (with the lab venv, which has torch and transformers) and convert it
-    with llama.cpp's converter of the same archive. Reused while its inputs are unchanged."""
+    with llama.cpp's converter of the same archive. max_len: the context the system documents (llama-server
+    caps -c at the model's trained context). Reused while its inputs are unchanged."""
     t0 = time.monotonic()
     tree = source_tree()
     hf_dir = LAB_DIR / "hf"
-    request = json.dumps([{"repo": TINY_REPO, "revision": None, "family": "qwen2", "max_len": TINY_MAX_LEN}])
+    request = json.dumps([{"repo": TINY_REPO, "revision": None, "family": "qwen2", "max_len": max_len}])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
     res = _run([str(lab_python), str(ROOT / "labdocs" / "lab" / "tiny_model.py"), "--out", str(hf_dir),
-                "--request", request], "building the tiny model")
+                "--request", request], "building the tiny model", env=env)
     snap = Path(json.loads(res.stdout.strip().splitlines()[-1])["path"])
     stamp = out.with_name(out.name + ".lab.json")
-    key = {"snapshot": snap.name, "pin": PIN, "pre": TINY_PRE_TOKENIZER}
+    key = {"snapshot": snap.name, "pin": PIN, "pre": TINY_PRE_TOKENIZER, "convert": hashlib.sha256(_CONVERT.encode()).hexdigest()}
     if out.exists() and stamp.exists() and json.loads(stamp.read_text()) == key:
         return {"path": str(out), "built": False, "bytes": out.stat().st_size, "seconds": round(time.monotonic() - t0, 1)}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     _run([str(lab_python), "-c", _CONVERT, str(tree), TINY_PRE_TOKENIZER, str(snap), "--outfile", str(tmp),
-          "--outtype", "f16"], "converting the tiny model to GGUF")
+          "--outtype", "f16"], "converting the tiny model to GGUF", env=env)
     os.replace(tmp, out)
     stamp.write_text(json.dumps(key))
     return {"path": str(out), "built": True, "bytes": out.stat().st_size, "seconds": round(time.monotonic() - t0, 1)}
@@ -277,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build", action="store_true", help="build (or reuse) llama-server; print its path and times")
     ap.add_argument("--facts", action="store_true", help=f"rewrite {llamacpp.FLAGS_FILE.relative_to(ROOT)} from its --help")
     ap.add_argument("--gguf", type=Path, metavar="OUT", help="write the tiny GGUF model there")
+    ap.add_argument("--max-len", type=int, default=131072, help="the tiny model's context (default 131072)")
     ap.add_argument("--lab-python", type=Path, default=ROOT / ".lab" / "venv" / "bin" / "python")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args(argv)
@@ -287,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             written = write_facts(binary())
             print(f"wrote {written.relative_to(ROOT)}: {len(json.loads(written.read_text())['flags'])} options")
         if args.gguf:
-            print(json.dumps(tiny_gguf(args.gguf, args.lab_python)))
+            print(json.dumps(tiny_gguf(args.gguf, args.lab_python, args.max_len)))
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

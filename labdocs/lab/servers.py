@@ -25,7 +25,7 @@ from typing import Iterator
 
 from labdocs.lab import hosts as _hosts
 from labdocs.lab.venv import ensure_venv
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.paths import ROOT
 
 TINY_MODEL = Path(__file__).with_name("tiny_model.py")
@@ -41,7 +41,7 @@ class ServerSpec:
 
     hostnames default to NAME.home.arpa and NAME. model_repo is the hub id
     the tiny model is filed under; by default it is read from a served name
-    that is a Hugging Face cache snapshot path (labdocs/model/hf_cache.py), or ORG/NAME.
+    that is a Hugging Face cache snapshot path (labdocs/hf_cache.py), or ORG/NAME.
     """
 
     name: str
@@ -245,7 +245,7 @@ def build_models(specs: list[ServerSpec], root: Path, python: Path) -> dict[str,
          *(a for path in offline for a in ("--offline-file", path))],
         stdout=subprocess.PIPE, text=True,
         env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
-             # labdocs.model.hf_cache, the cache layout, from this checkout (stdlib only)
+             # labdocs.hf_cache, the cache layout, from this checkout (stdlib only)
              "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
     if out.returncode != 0:

@@ -1,13 +1,13 @@
 """Build tiny random-weight models that vLLM can serve under a real model's id.
 
 Runs with the LAB venv's python (needs torch + transformers + tokenizers), with the repository on
-PYTHONPATH for labdocs.model.hf_cache (stdlib only):
+PYTHONPATH for labdocs.hf_cache (stdlib only):
 
     PYTHONPATH=. .lab/venv/bin/python labdocs/lab/tiny_model.py --out .lab/models --request '[{...}]'
 
 Each request is {"repo": "ORG/NAME", "revision": "<40 hex>"|null,
 "family": "qwen3_moe"|"gpt_oss"|"qwen3"|"qwen2", "max_len": int}. The model is
-laid out as a Hugging Face hub cache snapshot (labdocs/model/hf_cache.py,
+laid out as a Hugging Face hub cache snapshot (labdocs/hf_cache.py,
 with refs/main), so it serves by path or, with HF_HUB_CACHE, by repo id.
 Prints one JSON line per request: path, family asked, family built,
 fallback_reason (None when the family was built as asked), built (False when
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 
 # Bump when the output of a build changes, so cached snapshots are rebuilt.
 BUILDER_VERSION = 7

@@ -26,7 +26,6 @@ from labdocs.paths import ROOT
 
 OVERLAYS = "data/examples/overlays"
 KEY = re.compile(r"""(?P<key>"[^"]*"|'[^']*'|[^\s#'"-][^:]*?|-[^\s:][^:]*?)\s*:(?:\s+(?P<value>[^#\s].*?))?(?:\s+#.*)?\s*""")
-TAGS = ("!replace", "!delete")
 
 Line = tuple[str, str, int]          # text without its newline, the file it comes from, its 1-based line
 
@@ -36,7 +35,7 @@ ON_BASE = ("an example builds on data/systems.yaml; a lab that does not keep thi
            f"{OVERLAYS}/")
 
 
-def OverlayError(line: Line, message: str, hint: str = FORM) -> DataInvalid:
+def _problem(line: Line, message: str, hint: str = FORM) -> DataInvalid:
     return DataInvalid([DataError(line[1], line[2], "", message, hint)])
 
 
@@ -70,12 +69,12 @@ def _entries(lines: list[Line], indent: int) -> tuple[list[Entry], list[Line]]:
         elif _indent(text) == indent:
             match = KEY.fullmatch(text[indent:])
             if match is None:
-                raise OverlayError(line, "expected `key:` or `key: value` (an overlay merges block mappings)")
+                raise _problem(line, "expected `key:` or `key: value` (an overlay merges block mappings)")
             entries.append(Entry(pending, [line], match["key"].strip("'\""), (match["value"] or "").strip(),
                                  []))
             pending = []
         else:
-            raise OverlayError(line, f"expected a key indented by {indent} spaces")
+            raise _problem(line, f"expected a key indented by {indent} spaces")
     return entries, pending
 
 
@@ -104,7 +103,7 @@ def _merge(base: list[Entry], over: list[Entry], indent: int) -> list[Entry]:
         i = index.get(o.key)
         if o.value == "!delete":
             if i is None:
-                raise OverlayError(o.lines[0], f"`{o.key}: !delete` but the base has no {o.key!r} here", ON_BASE)
+                raise _problem(o.lines[0], f"`{o.key}: !delete` but the base has no {o.key!r} here", ON_BASE)
             out[i] = None
             continue
         if i is None:
@@ -115,7 +114,7 @@ def _merge(base: list[Entry], over: list[Entry], indent: int) -> list[Entry]:
         if o.value == "" and _is_mapping(o) and _is_mapping(b):
             inner = _child_indent(b)
             if _child_indent(o) != inner:
-                raise OverlayError(o.body[0], f"indent {inner} spaces here, as the base does")
+                raise _problem(o.body[0], f"indent {inner} spaces here, as the base does")
             b_entries, b_tail = _entries(b.body, inner)
             o_entries, _ = _entries(o.body, inner)
             merged = _merge(b_entries, o_entries, inner)

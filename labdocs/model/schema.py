@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from labdocs.engines import engine_of
 from labdocs.engines.vllm import REASONING_FIELDS
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.safe import (
     CHECKS, AbsPath, ContainerName, Cron, Email, FlagName, HfRepo, HomePath, Hostname, Identifier, ImageRef,
     IPv4, NpmPackage, Program, SecretName, Sha, Text, Url, Word,

@@ -1,1 +1,1 @@
-"""Observed records: status and history files, badges and charts."""
+"""Observed records: the probe's typed records, status and history files, badges and charts."""

@@ -2,8 +2,10 @@
 (data/status.json: Status) and one history line (data/status-history.jsonl: HistoryLine).
 
 The probe (labdocs/probe/) builds them; STATUS.md, the badges, the charts and the site's hooks read them.
-Every field has a default, so a file written before a field existed still reads; a value of the wrong
-type, or a key no version ever wrote, fails with the file, the line (history) and the key (StatusInvalid).
+Only what every version wrote is required (a run's time and target, a record's system, a drift item's kind
+and message); every other field has a default, so a file written before a field existed still reads. A value
+of the wrong type, or a key no version wrote, fails with the file, the line (history) and the key
+(StatusInvalid).
 
 The files keep the keys each check set, in the order they are declared here (`exclude_unset`): a host
 that is down has no speed figures, not a row of nulls. Declare a new field where it is set in the
@@ -290,11 +292,12 @@ class SystemRecord(Record):
 _UNION_TAGS = {"int", "float", "str", "bool"}
 
 
-def _invalid(path: Path | str, line: int | None, exc: ValidationError, prefix: str = "") -> StatusInvalid:
+def _invalid(path: Path | str, line: int | None, exc: ValidationError) -> StatusInvalid:
+    """The first problem pydantic found, as `key: why` in the file's own terms."""
     err = exc.errors()[0]
     # a union (Num) adds its member's name to the location: not a key of the file
     loc = [p for p in err["loc"] if p not in _UNION_TAGS]
-    key = ".".join(str(p) for p in (prefix, *loc) if p != "") or "top level"
+    key = ".".join(str(p) for p in loc) or "top level"
     why = "no such key in this format" if err["type"] == "extra_forbidden" else err["msg"]
     if len(loc) < len(err["loc"]) and err["loc"][-1] in ("int", "float"):
         why = "Input should be a number"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labdocs.observed.records import (HealthCheck, ModelsCheck, SpeedCheck, SystemRecord, ToolFormatCheck,
                                       VersionCheck)
-from labdocs.paths import ROOT
+from labdocs.paths import DEFAULT_DATA, ROOT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
                          "(real vLLM CPU servers, tiny models) and probe it")
     ap.add_argument("--system", action="append", default=[], metavar="ID",
                     help="probe only this system (repeatable)")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "systems.yaml", help="the lab's data file")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the lab's data file")
     ap.add_argument("--out", type=Path, help="status document to write (default: data/status.json for live, "
                                              "test-results/status/status.json for the lab)")
     ap.add_argument("--history", type=Path, help="history file, one JSON line per run (default: beside "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 
 from labdocs.engines import DEFAULT, ENGINES
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.observed.records import Evidence, HealthCheck, MetricsCheck, ModelsCheck, VersionCheck
 from labdocs.probe import metrics as metrics_mod
 from labdocs.probe.transport import Reply, fetch
@@ -172,6 +172,6 @@ def _n(value) -> str:
 
 
 def _short(model_id: str) -> str:
-    """A served snapshot path (labdocs/model/hf_cache.py) -> ORG/NAME@SHA[:7]; any other id as it is."""
+    """A served snapshot path (labdocs/hf_cache.py) -> ORG/NAME@SHA[:7]; any other id as it is."""
     parsed = hf_cache.parse(model_id)
     return f"{parsed[0]}@{parsed[1][:7]}" if parsed and len(parsed[1]) >= 7 else model_id

@@ -14,9 +14,9 @@ import io
 from pathlib import Path
 
 from labdocs.observed.records import SystemRecord
-from labdocs.paths import ROOT, write_atomic
+from labdocs.paths import DEFAULT_DATA, ROOT, write_atomic
 
-COMMITTED_DATA = ROOT / "data" / "systems.yaml"
+COMMITTED_DATA = DEFAULT_DATA
 PROBE_BY = "make status (labdocs/probe/speed.py): a streamed chat completion, decode tokens over decode time"
 
 

@@ -16,10 +16,10 @@ import jinja2
 
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 
-from labdocs.model import hf_cache
+from labdocs import hf_cache
 from labdocs.model.clients import opencode_config, opencode_provider
 from labdocs.model.cluster import node_env, port_of
-from labdocs.paths import ROOT
+from labdocs.paths import DATA_FILE, ROOT
 from labdocs.model.operations import Procedure, SystemdProcedure
 from labdocs.model.rules import version_of
 from labdocs.model.schema import ENGINE_SERVICE, FORGES, LabData, System
@@ -285,7 +285,7 @@ def _systemd_outputs(env: jinja2.Environment, view: SystemView, ctx: dict, sourc
     return out
 
 
-def render_all(data: LabData, source: str = "data/systems.yaml") -> dict[str, str]:
+def render_all(data: LabData, source: str = DATA_FILE.as_posix()) -> dict[str, str]:
     """Every generated file, path relative to the repository root -> text."""
     env = environment()
     views = system_views(data)

@@ -1,9 +1,10 @@
 """The Hugging Face hub cache layout, defined once: ROOT/models--ORG--NAME/snapshots/SHA.
 
-huggingface_hub writes a model there; vLLM serving that folder reports the path as the model id, which
-is how `model.id` is derived; the lab builds its tiny models in the same layout; the probe and the
-doc-tests recognise such a path in what a server or a block says. Stdlib only: the lab's own venv
-(labdocs/lab/tiny_model.py) imports it too.
+huggingface_hub writes a model there; vLLM serving that folder reports the path as the model id (how
+`model.id` is derived), llama-server opens a GGUF file in it; the lab builds its tiny models in the same
+layout; the probe and the doc-tests recognise such a path in what a server or a block says. A layer of its
+own below engines and model, which both use it. Stdlib only: the lab's own venv (labdocs/lab/tiny_model.py)
+imports it too.
 """
 
 from __future__ import annotations

@@ -1,0 +1,142 @@
+"""Issue 18: a real llama-server for a llama.cpp system. The lab builds llama.cpp's server from the pinned
+llama-cpp-python source archive (labdocs/lab/llamacpp_build.py, cached under .lab/llamacpp/), makes a tiny
+GGUF model with llama.cpp's own converter, and serves it under the documented model file name with the
+system's flags (GPU-only ones dropped, and listed) on a loopback address and the documented port. The
+pages' console blocks then run exactly as printed, with the documented host name resolving to it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from labdocs.doctests import console, fences
+from labdocs.engines import llamacpp
+from labdocs.lab import hosts, llamacpp_build
+from labdocs.model.loader import load
+from labdocs.render.views import render_all
+
+EXAMPLE = ROOT / "data" / "examples" / "pegasus-llamacpp.yaml"
+DATA = load(EXAMPLE)
+KEY = "pegasus"
+SYSTEM = DATA.systems[KEY]
+FILES = render_all(DATA, "data/examples/pegasus-llamacpp.yaml")
+ADDRESS = "127.0.0.40"          # apart from the vLLM lab's 127.0.0.2 and up
+START_TIMEOUT_S = 120
+
+pytestmark = pytest.mark.slow
+
+
+def lab_argv(binary: Path, share: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """The unit's command as the lab runs it: the built binary, the model under the lab's share, the lab's
+    address; flags that only mean something on a GPU dropped (and returned, with why)."""
+    argv = llamacpp.serve_argv(SYSTEM, str(share))
+    argv[0] = str(binary)
+    argv[argv.index("--host") + 1] = ADDRESS
+    out, dropped, i = [], [], 0
+    while i < len(argv):
+        canon = llamacpp.canonical(argv[i]) if argv[i].startswith("-") else None
+        name = canon[2:] if canon else None
+        takes = canon is not None and llamacpp.takes_value(argv[i])
+        chunk = argv[i:i + 2] if takes else argv[i:i + 1]
+        if name in llamacpp.GPU_ONLY_FLAGS:
+            dropped.append((" ".join(chunk), llamacpp.GPU_ONLY_FLAGS[name]))
+        else:
+            out += chunk
+        i += len(chunk)
+    return out, dropped
+
+
+def _get(path: str, timeout: float = 5) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://{ADDRESS}:{SYSTEM.port}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    t0 = time.monotonic()
+    built = llamacpp_build.build()
+    print(f"\nlab: llama-server {'built' if built['built'] else 'reused from .lab/llamacpp/'}: "
+          f"{built['path']} (build {built['build_seconds']} s; this run {built['seconds']} s)")
+    share = llamacpp_build.LAB_DIR / "share"
+    model = Path(llamacpp.model_path(SYSTEM, str(share)))
+    gguf = llamacpp_build.tiny_gguf(model, ROOT / ".lab" / "venv" / "bin" / "python", SYSTEM.context_length)
+    print(f"lab: tiny GGUF {gguf['bytes']} bytes at the documented file name {model.name} ({gguf['seconds']} s)")
+    argv, dropped = lab_argv(Path(built["path"]), share)
+    for flag, why in dropped:
+        print(f"lab: {KEY}: dropped GPU-only flag {flag}: {why}")
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"llama-server exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+            try:
+                if _get(llamacpp.ENDPOINTS.health)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"llama-server not healthy after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+        print(f"lab: llama-server healthy in {time.monotonic() - t0:.1f} s (build and model included)")
+        hosts_file = hosts.write_hosts_file(tmp_path_factory.mktemp("hosts") / "hosts", {SYSTEM.host: ADDRESS})
+        yield {"argv": argv, "log": log, "hosts": hosts_file}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_the_endpoints_answer_as_documented(server):
+    status, body = _get(llamacpp.ENDPOINTS.health)
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    models = json.loads(_get(llamacpp.ENDPOINTS.models)[1])
+    assert [m["id"] for m in models["data"]] == [SYSTEM.model.id]
+    props = json.loads(_get(llamacpp.PROPS)[1])
+    assert props["default_generation_settings"]["n_ctx"] == SYSTEM.context_length
+    assert props["model_path"].endswith(SYSTEM.model.gguf[0])
+    status, metrics = _get(llamacpp.ENDPOINTS.metrics)       # llamacpp.args: metrics: true
+    assert status == 200 and b"llamacpp:prompt_tokens_total" in metrics
+
+
+def test_a_chat_completion_answers(server):
+    body = json.dumps({"model": SYSTEM.model.id, "messages": [{"role": "user", "content": "Say hello."}],
+                       "max_tokens": 8}).encode()
+    req = urllib.request.Request(f"http://{ADDRESS}:{SYSTEM.port}{llamacpp.ENDPOINTS.chat}", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        answer = json.loads(r.read())
+    assert answer["object"] == "chat.completion" and answer["model"] == SYSTEM.model.id
+    assert answer["choices"][0]["message"]["role"] == "assistant"
+    assert answer["usage"]["completion_tokens"] >= 1
+
+
+@pytest.mark.parametrize("page", ["README.md", "QUICKSTART.md"])
+def test_the_pages_console_blocks_pass_against_it(server, page):
+    """Every console block of the system's pages, run as printed: the documented host name resolves to
+    the lab's llama-server (a private /etc/hosts), and the output must match what the page shows."""
+    blocks = [b for b in fences.blocks(f"systems/{KEY}/{page}", FILES[f"systems/{KEY}/{page}"]) if b.lang == "console"]
+    assert blocks
+    for block in blocks:
+        for step in console.parse(block.code):
+            result = subprocess.run(hosts.wrap(["bash", "-c", step.command], server["hosts"]),
+                                    capture_output=True, text=True, timeout=60)
+            assert console.matches(step.expected, result.stdout), (block.id, step.command, result.stdout, result.stderr)
+
+
+def test_the_flag_list_is_what_this_build_prints(server):
+    """labdocs/engines/llamacpp_flags.json is the --help of the binary the lab built (the pinned build):
+    `python -m labdocs.lab.llamacpp_build --facts` rewrites it."""
+    assert llamacpp_build.facts(llamacpp_build.binary()) == llamacpp.facts()
