@@ -9,6 +9,9 @@ missing=()
 # runc; compose v2 comes from PyPI), an sshd per host, sudo for the steps that use it, iproute2 and
 # util-linux (ip, nsenter, unshare, setpriv) for their namespaces.
 packages+=(docker.io openssh-server sudo iproute2)
+# The model share's server stand-in (labdocs/lab/nfs_standin.py): nfs-ganesha with its VFS backend and rpcbind run
+# inside the flashstore host's namespaces; showmount (nfs-common) and nfs-ls (libnfs-utils) are userspace clients.
+packages+=(nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common libnfs-utils)
 # The lab's llama-server (labdocs/lab/llamacpp_build.py): built from source with cmake, ninja and g++.
 packages+=(cmake ninja-build g++)
 for pkg in "${packages[@]}"; do
@@ -23,5 +26,13 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo=(sudo)
 fi
 echo "installing Debian packages: ${missing[*]}"
+# No package service may start on this machine (rpcbind on port 111, ganesha on 2049 with its sample export):
+# the lab starts its own, inside its namespaces. A policy-rc.d that refuses every start, for the install only.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# labdocs tools/system-deps.sh: no service starts during this install\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod 755 "$policy"
+  trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

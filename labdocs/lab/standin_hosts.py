@@ -13,12 +13,18 @@ the lab's own bridge (from the workstation) or the host's own eth0 (from a host)
 start. Hosts have no default route: an address from the docs outside the lab (the resolver 10.0.0.1) is
 unreachable from them by construction.
 
+A host may also serve NFS (HostSpec.nfs_exports, e.g. the model share's server): nfs-ganesha with its VFS backend
+in userspace, bound to the host's lab address only, and an rpcbind of the host's own (its socket in the host's
+private /run) for the MOUNT protocol that `showmount -e` and NFSv3 clients use. This machine's kernel has no NFS
+client: nothing here mounts the share; clients are userspace (showmount, libnfs's nfs-ls).
+
 Everything is torn down (containers, daemons, mounts, links, namespaces, files) on success, failure,
 Ctrl-C and SIGTERM (signal handlers + atexit; each daemon also dies with its parent, PR_SET_PDEATHSIG), and a
 crashed run's leftovers are swept by the next run that takes the same slot. `leftovers()` lists anything
 still there, for the test that checks nothing is left behind.
 
-Stdlib only: imported by the test process. Needs root, iproute2, util-linux, openssh-server, docker.io.
+Stdlib only: imported by the test process. Needs root, iproute2, util-linux, openssh-server, docker.io; for NFS,
+nfs-ganesha, nfs-ganesha-vfs and rpcbind.
 """
 from __future__ import annotations
 
@@ -68,6 +74,9 @@ class HostSpec:
     docker: bool = True
     sudo: bool = True                  # the user may sudo without a password (as the docs' steps expect)
     files: dict[str, str] = field(default_factory=dict)  # host path -> lab file bind-mounted there
+    # NFS exports the host serves, read-only: the export as clients name it (e.g. /volume1/models) -> folders
+    # of this machine whose entries it holds (hard-linked into the host's state, so the server sees one filesystem)
+    nfs_exports: dict[str, list[str]] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         short = self.hostname.split(".")[0]
@@ -136,10 +145,10 @@ class Host:
         """/mnt/models inside the host."""
         return self.state / "mnt" / "models"
 
-    def enter(self, argv: list[str], user: str | None = None) -> list[str]:
-        """argv run inside this host (its net, mount and UTS namespaces), as root or as user."""
+    def enter(self, argv: list[str], user: str | None = None, wd: Path | None = None) -> list[str]:
+        """argv run inside this host (its net, mount and UTS namespaces), as root or as user, in wd."""
         assert self.holder is not None
-        inside = ["nsenter", "-t", str(self.holder.pid), "-m", "-u", "-n", "--"]
+        inside = ["nsenter", "-t", str(self.holder.pid), "-m", "-u", "-n", *([f"--wd={wd}"] if wd else []), "--"]
         if user:
             home = f"/home/{user}"
             inside += ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
@@ -274,7 +283,8 @@ def _stop_host(host: Host) -> None:
         # Containers first, through the host's own engine (they outlive a killed dockerd otherwise).
         _run(host.enter(["sh", "-c", "ids=$(docker ps -aq) && [ -z \"$ids\" ] || docker rm -f $ids"]),
              check=False, timeout=60)
-    for name in ("sshd", "dockerd", *[n for n in host.daemons if n not in ("sshd", "dockerd")]):
+    # The others in reverse start order: ganesha unregisters from rpcbind before rpcbind goes.
+    for name in ("sshd", "dockerd", *[n for n in reversed(host.daemons) if n not in ("sshd", "dockerd")]):
         if name in host.daemons:
             _kill(host.daemons[name], 20 if name == "dockerd" else 5)
     if host.holder is not None:
@@ -335,14 +345,18 @@ def leftovers(prefix: str = PREFIX, state_root: Path | None = None) -> list[str]
     """What the host labs left behind on this machine: namespaces, links, processes, mounts, files."""
     found = [f"netns {n}" for n in _netns_names() if n.startswith(prefix)]
     found += [f"link {link}" for link in _links() if link.startswith(prefix)]
-    needles = [f"/run/netns/{prefix}"] + ([f"{state_root}/{prefix}"] if state_root else [])
+    needles = [f"/run/netns/{prefix}"] + ([f"{Path(state_root).resolve()}/{prefix}"] if state_root else [])
     for d in Path("/proc").iterdir():
         if not d.name.isdigit() or int(d.name) == os.getpid():
             continue
         with contextlib.suppress(OSError):
             cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if any(n in cmd for n in needles):
-                found.append(f"process {d.name}: {cmd[:120]}")
+            # Daemons whose command line names nothing of the lab (rpcbind) run in their host's state folder.
+            cwd = ""
+            with contextlib.suppress(OSError):
+                cwd = os.readlink(d / "cwd")
+            if any(n in cmd or cwd.startswith(n) for n in needles):
+                found.append(f"process {d.name}: {cmd[:120]}" + (f" (in {cwd})" if cwd.startswith(tuple(needles)) else ""))
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         point = line.split()[4]
         if any(n in point for n in needles):
@@ -515,9 +529,9 @@ def _holder(host: Host) -> None:
         time.sleep(0.02)
 
 
-def _daemon(host: Host, name: str, argv: list[str]) -> subprocess.Popen:
+def _daemon(host: Host, name: str, argv: list[str], wd: Path | None = None) -> subprocess.Popen:
     log = open(host.state / f"{name}.log", "w")
-    proc = subprocess.Popen(host.enter(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(host.enter(argv, wd=wd), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=_preexec_pdeathsig)
     log.close()
     host.daemons[name] = proc
@@ -538,7 +552,10 @@ def _sshd(host: Host) -> None:
         "# lab host stand-in: key auth only", "Port 22", "ListenAddress 0.0.0.0", f"HostKey {key}",
         "PidFile /run/sshd.pid", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
         "PubkeyAuthentication yes", "AuthorizedKeysFile .ssh/authorized_keys", "StrictModes yes",
-        "PrintMotd no", "PrintLastLog no", "AcceptEnv LANG LC_*", "Subsystem sftp internal-sftp", ""]))
+        "PrintMotd no", "PrintLastLog no", "AcceptEnv LANG LC_*", "Subsystem sftp internal-sftp",
+        # The PATH an ssh session gets on the real hosts (Ubuntu-based DGX OS: /etc/environment, read by pam_env),
+        # sbin folders included (showmount); without PAM, sshd would give Debian's shorter default.
+        "SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ""]))
     _daemon(host, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)])
 
 
@@ -553,22 +570,94 @@ def _dockerd(host: Host) -> None:
         "--storage-driver", "overlay2", "--group", "docker", "--log-level", "warn"])
 
 
-def _wait_daemons(host: Host, timeout: float) -> None:
+GANESHA_CONF = """# lab host stand-in: nfs-ganesha in userspace, on the host's lab address only (lab.standin_hosts)
+NFS_CORE_PARAM {{
+    Bind_Addr = {address};
+    Protocols = 3, 4;
+    Enable_NLM = false;        # no lock manager (it would need rpc.statd); the share is read-only
+    Enable_RQUOTA = false;
+    Mount_Path_Pseudo = true;  # NFSv3 MOUNT and showmount use the export's name, as NFSv4 does
+}}
+NFSV4 {{
+    Graceless = true;          # a fresh server with no clients to recover: serve at once
+    RecoveryBackend = fs;
+    RecoveryRoot = {state}/ganesha-recovery;   # never /var/lib/nfs/ganesha on this machine
+}}
+NFS_KRB5 {{ Active_krb5 = false; }}
+LOG {{ Default_Log_Level = EVENT; }}
+{exports}"""
+
+GANESHA_EXPORT = """EXPORT {{
+    Export_Id = {id};
+    Path = {path};
+    Pseudo = {export};
+    Protocols = 3, 4;
+    Transports = UDP, TCP;
+    SecType = sys;
+    Squash = root_squash;
+    Access_Type = None;
+    CLIENT {{ Clients = {network}; Access_Type = RO; }}   # the lab's network only
+    FSAL {{ Name = VFS; }}
+}}
+"""
+
+
+def _nfs(lab: HostLab, host: Host) -> None:
+    """rpcbind, then nfs-ganesha, in the host's namespaces; each export's folder assembled in the host's state."""
+    blocks = []
+    for i, (export, folders) in enumerate(host.spec.nfs_exports.items(), start=1):
+        if not export.startswith("/") or any(c in export for c in ' ;{}"#'):
+            raise HostLabError(f"{host.name}: NFS export {export!r} must be an absolute path without spaces or ;{{}}\"#")
+        tree = host.state / "exports" / str(i)
+        tree.mkdir(parents=True)
+        for folder in map(Path, folders):
+            if not folder.is_dir():
+                raise HostLabError(f"{host.name}: {export}: {folder} is not a folder (build the lab's models first)")
+            for entry in sorted(folder.iterdir()):
+                # Hard links when on the same filesystem (instant, same bytes), a copy otherwise.
+                if _run(["cp", "-al", str(entry), str(tree)], check=False).returncode != 0:
+                    _run(["cp", "-a", str(entry), str(tree)], timeout=300)
+        blocks.append(GANESHA_EXPORT.format(id=i, path=tree, export=export, network=lab.network))
+    recovery = host.state / "ganesha-recovery"
+    recovery.mkdir()
+    config = _write(host.state / "ganesha.conf",
+                    GANESHA_CONF.format(address=host.address, state=host.state, exports="".join(blocks)))
+    # rpcbind: its socket and state in the host's private /run; UDP on the lab address only (-h).
+    _run(host.enter(["sh", "-c", "mkdir -p /run/rpcbind && chown _rpc /run/rpcbind 2>/dev/null || true"]))
+    _daemon(host, "rpcbind", ["rpcbind", "-f", "-h", host.address], wd=host.state)
+    _wait_daemons(host, 10, only=["rpcbind"])
+    _daemon(host, "ganesha", ["ganesha.nfsd", "-F", "-f", str(config), "-L", str(host.state / "ganesha.log"),
+                              "-p", "/run/ganesha.pid", "-N", "NIV_EVENT"], wd=host.state)
+
+
+def _ready(host: Host, name: str) -> bool:
+    probes = {
+        "sshd": ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22"],
+        "dockerd": ["docker", "-H", host.docker_host(), "version", "--format", "{{.Server.Version}}"],
+        "rpcbind": ["rpcinfo", "-p", "127.0.0.1"],
+        # ganesha is ready once MOUNT v3 is registered with rpcbind and NFS answers on TCP 2049
+        "ganesha": ["sh", "-c", f"rpcinfo -T tcp {host.address} mountd 3 && rpcinfo -T tcp {host.address} nfs 4"],
+    }
+    return _run(host.enter(probes[name]), check=False, timeout=10).returncode == 0
+
+
+def _log_path(host: Host, name: str) -> Path:
+    return host.state / ("ganesha.log" if name == "ganesha" else f"{name}.log")
+
+
+def _wait_daemons(host: Host, timeout: float, only: list[str] | None = None) -> None:
     deadline = time.monotonic() + timeout
-    pending = set(host.daemons)
+    pending = set(only if only is not None else host.daemons)
     while pending:
         for name in list(pending):
             proc = host.daemons[name]
             if proc.poll() is not None:
-                raise HostLabError(f"{host.name}: {name} exited {proc.returncode}:\n"
-                                   + _log_tail(host.state / f"{name}.log"))
-            probe = (["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/22"] if name == "sshd"
-                     else ["docker", "-H", host.docker_host(), "version", "--format", "{{.Server.Version}}"])
-            if _run(host.enter(probe), check=False, timeout=10).returncode == 0:
+                raise HostLabError(f"{host.name}: {name} exited {proc.returncode}:\n" + _log_tail(_log_path(host, name)))
+            if _ready(host, name):
                 pending.discard(name)
         if pending and time.monotonic() > deadline:
             raise HostLabError(f"{host.name}: {', '.join(sorted(pending))} not ready within {timeout:.0f} s:\n"
-                               + "\n".join(_log_tail(host.state / f"{n}.log") for n in pending))
+                               + "\n".join(_log_tail(_log_path(host, n)) for n in pending))
         if pending:
             time.sleep(0.1)
 
@@ -589,6 +678,8 @@ def write_ssh_config(lab: HostLab) -> None:
     known = lab.state / "workstation" / "known_hosts"
     entries, keys = [], []
     for h in lab.hosts.values():
+        if not h.spec.sshd:
+            continue                  # nothing to log in to (the NFS server's stand-in)
         pub = (h.state / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()[:2]
         keys.append(f"{','.join([*h.spec.names(), h.address])} {' '.join(pub)}")
         if h.spec.ssh_alias:
@@ -602,14 +693,18 @@ def write_ssh_config(lab: HostLab) -> None:
            + "\n".join(entries) + "\n" + lab_only)
 
 
-def _preflight() -> None:
+def _preflight(nfs: bool = False) -> None:
     if os.geteuid() != 0:
         raise HostLabError("host stand-ins need root (network and mount namespaces, dockerd, sshd)")
     need = ["ip", "nsenter", "unshare", "setpriv", "ssh", "ssh-keygen", "/usr/sbin/sshd", "dockerd", "docker"]
     missing = [n for n in need if not shutil.which(n)]
+    if nfs:
+        missing += [n for n in ("ganesha.nfsd", "rpcbind", "rpcinfo") if not shutil.which(n)]
+        if not list(Path("/usr/lib").glob("*/ganesha/libfsalvfs.so")):   # Debian's multiarch folder
+            missing.append("ganesha's VFS backend (libfsalvfs.so)")
     if missing:
         raise HostLabError(f"missing {', '.join(missing)}: `make system-deps` installs them "
-                           "(iproute2, util-linux, openssh-server, docker.io)")
+                           "(iproute2, util-linux, openssh-server, docker.io; nfs-ganesha, nfs-ganesha-vfs, rpcbind)")
 
 
 @contextlib.contextmanager
@@ -617,7 +712,7 @@ def running_hosts(specs: list[HostSpec], state_root: Path, *, compose_binary: Pa
                   slot: int | None = None, timeout: float = 60.0) -> Iterator[HostLab]:
     """Start the hosts (in parallel where it matters: the daemons), check the address rule, yield the
     HostLab, and always tear everything down."""
-    _preflight()
+    _preflight(nfs=any(s.nfs_exports for s in specs))
     if len({s.name for s in specs}) != len(specs):
         raise HostLabError("host names must be unique")
     slot, lock = _take_slot(slot)
@@ -647,6 +742,8 @@ def running_hosts(specs: list[HostSpec], state_root: Path, *, compose_binary: Pa
                 _sshd(host)
             if host.spec.docker:
                 _dockerd(host)
+            if host.spec.nfs_exports:
+                _nfs(lab, host)
         for host in lab.hosts.values():
             _wait_daemons(host, timeout)
             lab.startup_seconds[host.name] = round(time.monotonic() - t0, 2)
