@@ -200,3 +200,20 @@ def test_the_plugin_asks_other_plugins_for_evaluators(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_the_doc_test_module_builds_nothing_at_import():
+    """The site is built when the blocks are collected, never when tests/test_doc_blocks.py is imported
+    (it used to run a whole `mkdocs build` there, for any test session that imported it)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    # Any process started while the module loads (mkdocs build is one) fails the import.
+    code = ("import runpy, subprocess\n"
+            "def refuse(*args, **kwargs):\n    raise SystemExit(f'a process started at import: {args[:1]}')\n"
+            "subprocess.run = subprocess.Popen = refuse\n"
+            "runpy.run_path('tests/test_doc_blocks.py')\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

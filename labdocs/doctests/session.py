@@ -55,7 +55,7 @@ class DocSession:
     report: Report = field(default_factory=Report)
     host_report: list[str] = field(default_factory=list)  # QUICKSTARTs on host stand-ins: deltas, blocks per page
     lab_times: LabTimes | None = None
-    _counted: bool = False
+    _counted: bool = field(default=False, init=False, repr=False)
 
     # --- the documents and their blocks, built on first use -------------------------------------
 
