@@ -301,3 +301,46 @@ def test_nothing_is_left_behind_with_a_container_created(systems):
     assert sh.leftovers(prefix, STATE) == []
     shims = subprocess.run(["pgrep", "-af", f"{STATE}/{prefix}"], capture_output=True, text=True)
     assert shims.stdout == "", shims.stdout
+
+
+def test_make_check_live_runs_a_quickstart_against_the_stand_ins(systems, tmp_path):
+    """`make check-live SYSTEM=ID ALLOW_DISRUPTIVE=1`, the operator's command for the real lab, run with the
+    lab's hosts file and ssh config (the stand-ins answer the documented names and aliases): the live target,
+    its ssh path and the disruptive steps end to end. Only the blocks that need what a stand-in is not may fail."""
+    import xml.etree.ElementTree as ET
+
+    key = KEYS[-1]
+    reset(systems, key)
+    page = Checkout(DATA, key)
+    expected_failures = {b.id for b in page.blocks() if host_blocks.static_reason(b, DATA)}
+    results = ROOT / "test-results"
+    existed = results.exists()
+    # The live run writes verified.json as if the real hosts had answered: put this run's files back.
+    kept = {p: p.read_bytes() for p in (results / "verified.json", results / "junit.xml") if p.exists()}
+    junit = tmp_path / "live.xml"
+    try:
+        out = subprocess.run(systems.lab.wrap([
+            "make", "--no-print-directory", "check-live", f"SYSTEM={key}", "ALLOW_DISRUPTIVE=1",
+            f"PYTEST_ARGS=-k {page_path(key)} -p no:cacheprovider --junitxml={junit}"]),
+            cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    finally:
+        for p in (results / "verified.json", results / "junit.xml"):
+            if p in kept:
+                p.write_bytes(kept[p])
+            else:
+                p.unlink(missing_ok=True)
+        if not existed and results.exists() and not any(results.iterdir()):
+            results.rmdir()
+    cases = ET.parse(junit).getroot().iter("testcase")
+    outcome = {}
+    for case in cases:
+        block_id = case.get("name").split("[", 1)[1].rstrip("]")
+        outcome[block_id] = ("failed" if case.find("failure") is not None or case.find("error") is not None
+                             else "skipped" if case.find("skipped") is not None else "passed")
+    assert set(outcome) == {b.id for b in page.blocks()}, out.stdout[-3000:] + out.stderr[-3000:]
+    failed = {bid for bid, o in outcome.items() if o == "failed"}
+    assert failed == expected_failures, (f"unexpected: {sorted(failed - expected_failures)}, "
+                                         f"passed though static: {sorted(expected_failures - failed)}\n"
+                                         + out.stdout[-5000:])
+    assert "skipped" not in outcome.values()                # ALLOW_DISRUPTIVE=1: the disruptive steps ran too
+    assert sh_on(systems, key, "docker ps -aq").stdout.strip() == ""      # the page's last steps stopped it
