@@ -6,13 +6,14 @@ import dataclasses
 
 import pytest
 
-import test_doc_blocks as docs
 from labdocs.doctests.run import LabTarget
 
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-def models_block(key: str):
+
+def models_block(docs, key: str):
     page = f"systems/{key}/README.md"
-    return next(b for b in docs.RUNNABLE if b.page == page and b.lang == "console" and "/models" in b.code)
+    return next(b for b in docs.runnable if b.page == page and b.lang == "console" and "/models" in b.code)
 
 
 def break_block(what: str, code: str) -> str:
@@ -25,27 +26,27 @@ def break_block(what: str, code: str) -> str:
 
 
 @pytest.mark.parametrize("what", ["wrong port", "wrong model id", "wrong jq path"])
-def test_a_broken_block_fails_with_page_and_line(what, lab):
-    block = models_block("stella")
+def test_a_broken_block_fails_with_page_and_line(what, doc_session, lab):
+    block = models_block(doc_session, "stella")
     broken = break_block(what, block.code)
     assert broken != block.code
     with pytest.raises(pytest.fail.Exception) as failure:
-        docs._check_console(dataclasses.replace(block, code=broken), LabTarget(lab), update=False)
+        doc_session.check(dataclasses.replace(block, code=broken), LabTarget(lab))
     message = str(failure.value)
     assert message.startswith(f"{block.id}: ")
     if what == "wrong port":
         assert "could not reach stella.home.arpa" in message
 
 
-def test_the_unbroken_block_passes(lab):
-    block = models_block("stella")
-    docs._check_console(block, LabTarget(lab), update=False)
+def test_the_unbroken_block_passes(doc_session, lab):
+    block = models_block(doc_session, "stella")
+    doc_session.check(block, LabTarget(lab))
 
 
-def test_an_unreachable_host_fails_fast_with_its_name(lab):
-    block = dataclasses.replace(models_block("stella"), code="curl -fsS --max-time 5 http://stella.home.arpa:8009/health\n",
-                                lang="bash")
+def test_an_unreachable_host_fails_fast_with_its_name(doc_session, lab):
+    block = dataclasses.replace(models_block(doc_session, "stella"),
+                                code="curl -fsS --max-time 5 http://stella.home.arpa:8009/health\n", lang="bash")
     with pytest.raises(pytest.fail.Exception) as failure:
-        docs._check_bash(block, LabTarget(lab))
+        doc_session.check(block, LabTarget(lab))
     assert "could not reach stella.home.arpa" in str(failure.value)
     assert block.id in str(failure.value)

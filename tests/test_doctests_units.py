@@ -132,3 +132,88 @@ def test_other_python_block_failures_are_not_called_unreachable():
         assert ["a"] == ["b"]
 
     assert why_unreachable_python("assert models == [...]\n", _raised(check), HOSTS) is None
+
+
+# --- the evaluator chain (labdocs/doctests/session.py, evaluators.py) ----------------------------
+
+CHAIN_PAGE = """```bash {skip="why"}
+true
+```
+
+```bash {on=stella disruptive=true}
+docker compose restart
+```
+
+```bash {needs=stella}
+scp a stella-llm:
+```
+
+```console
+$ echo a
+a
+```
+"""
+
+
+def _chosen(session) -> list[str]:
+    return [session.evaluator_for(b).name for b in fences.blocks("p.md", CHAIN_PAGE)]
+
+
+def test_each_target_has_its_chain_of_evaluators():
+    from labdocs.doctests.session import DocSession, Options
+
+    assert _chosen(DocSession(Options("lab"))) == ["skip", "static", "static", "workstation"]
+    assert _chosen(DocSession(Options("live"))) == ["skip", "disruptive", "workstation", "workstation"]
+    assert _chosen(DocSession(Options("live", allow_disruptive=True))) == ["skip", "on-hosts", "workstation",
+                                                                            "workstation"]
+
+
+def test_a_registered_evaluator_takes_its_blocks_before_the_built_in_ones():
+    from labdocs.doctests.evaluators import OnHosts
+    from labdocs.doctests.session import DocSession, Options
+
+    host = OnHosts(fixture="standin_target", marks=("lab",), name="host")
+    session = DocSession(Options("lab"), registered=lambda: [host])
+    assert _chosen(session) == ["skip", "host", "static", "workstation"]  # a skip stays a skip
+
+
+def test_the_plugin_asks_other_plugins_for_evaluators(tmp_path):
+    """The seam as another plugin uses it: a conftest implementing pytest_labdocs_evaluators, in a pytest
+    session of its own (nothing is built: the chain needs no pages)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "conftest.py").write_text(textwrap.dedent("""
+        from labdocs.doctests.evaluators import Workstation
+
+        def pytest_labdocs_evaluators(config, target):
+            return [Workstation(fixture="other_target", name=f"mine-{target}")]
+    """))
+    (tmp_path / "test_seam.py").write_text(textwrap.dedent("""
+        def test_chain(doc_session):
+            assert [e.name for e in doc_session.evaluators] == ["skip", "mine-lab", "static", "workstation"]
+            assert not doc_session.built
+    """))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "labdocs.doctests.plugin", "-p",
+                             "no:cacheprovider", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_the_doc_test_module_builds_nothing_at_import():
+    """The site is built when the blocks are collected, never when tests/test_doc_blocks.py is imported
+    (it used to run a whole `mkdocs build` there, for any test session that imported it)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    # Any process started while the module loads (mkdocs build is one) fails the import.
+    code = ("import runpy, subprocess\n"
+            "def refuse(*args, **kwargs):\n    raise SystemExit(f'a process started at import: {args[:1]}')\n"
+            "subprocess.run = subprocess.Popen = refuse\n"
+            "runpy.run_path('tests/test_doc_blocks.py')\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -71,15 +71,16 @@ def _host(tmp_path: Path, key: str) -> procedure.StandInHost:
     return procedure.StandInHost(tmp_path / "host", load().systems[key].ssh.alias, _compose_binary())
 
 
-def _run_steps(host, attempt: Attempt, lab, heading: str, stop=None) -> tuple[object, object]:
+def _run_steps(host, attempt: Attempt, lab, heading: str, not_run: list[str], stop=None) -> tuple[object, object]:
     """The section's blocks in order, as an operator would: stop at the first failure. Returns the
-    failing block and its outcome, or (None, None)."""
+    failing block and its outcome, or (None, None). Steps that cannot run here go to not_run (the
+    session's report prints them)."""
     for block in attempt.section(heading):
         if stop and stop(block):
             break
         why = procedure.needs_here(block, attempt.data.infrastructure.dns.domain)
         if why:
-            procedure.NOT_RUN.append(f"{block.id} ({heading}): needs {why}")
+            not_run.append(f"{block.id} ({heading}): needs {why}")
             continue
         if block.lang == "console":
             for step in console.parse(block.code):
@@ -108,7 +109,7 @@ def _config_images(host, service: Path) -> str:
 
 
 @pytest.mark.parametrize("key", SYSTEMS)
-def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(key, lab, tmp_path):
+def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(key, lab, tmp_path, doc_session):
     host = _host(tmp_path, key)
     good = Attempt(tmp_path, "good", load(), key)
     bad = Attempt(tmp_path, "bad", _bad(load(), key), key)
@@ -116,7 +117,7 @@ def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(key, lab,
     good_image = good.image
 
     # 1. A good start: every step runs or is reported; the last step records it as the last good one.
-    failed, outcome = _run_steps(host, good, lab, "Steps")
+    failed, outcome = _run_steps(host, good, lab, "Steps", doc_session.not_run)
     assert failed is None, f"{failed.id} failed on the good configuration:\n{outcome.stdout}{outcome.stderr}"
     assert (service / "docker-compose.yml").read_text() == good.compose
     assert (service / operations.LAST_GOOD).read_text() == good.compose
@@ -125,7 +126,7 @@ def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(key, lab,
 
     # 2. A start that fails, then the same again (the retry that used to overwrite the only backup).
     for attempt_no in (1, 2):
-        failed, outcome = _run_steps(host, bad, lab, "Steps")
+        failed, outcome = _run_steps(host, bad, lab, "Steps", doc_session.not_run)
         assert failed is not None and "/health" in failed.code and failed.on is None, \
             f"attempt {attempt_no}: the bad configuration should fail at the health wait, not at {failed and failed.id}"
         assert outcome.returncode == 7, outcome.stdout + outcome.stderr  # curl: connection refused, after every try
@@ -139,8 +140,8 @@ def test_start_fail_retry_rollback_ends_on_the_last_good_configuration(key, lab,
 
     # 3. Rollback: restore the last good file, then wait for health as in step 4 (the start between
     #    them needs a daemon and root, reported).
-    failed, outcome = _run_steps(host, good, lab, "Rollback", stop=lambda b: "docker compose down" in b.code
-                                 and "up -d" not in b.code)
+    failed, outcome = _run_steps(host, good, lab, "Rollback", doc_session.not_run,
+                                 stop=lambda b: "docker compose down" in b.code and "up -d" not in b.code)
     assert failed is None, f"{failed.id}:\n{outcome.stdout}{outcome.stderr}"
     [wait] = [b for b in good.section("Steps") if b.on is None and "/health" in b.code]
     healthy = host.run(wait, lab.wrap, good.checkout, wait.timeout)

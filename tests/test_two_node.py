@@ -221,13 +221,11 @@ def test_the_site_shows_it_like_any_system(example_repo):
 
 
 @pytest.mark.lab
-def test_the_heads_endpoint_answers_its_documented_blocks_in_the_lab(example_repo, lab):
-    from test_doc_blocks import _check_bash, _check_console
-
+def test_the_heads_endpoint_answers_its_documented_blocks_in_the_lab(example_repo, doc_session, lab):
     target, ran = LabTarget(lab), 0
     for page in ("README.md", "QUICKSTART.md"):
         for b in fences.blocks(f"systems/{KEY}/{page}", (example_repo / "systems" / KEY / page).read_text()):
             if b.lang in fences.RUNNABLE and not b.host_bound and not b.skip:
-                (_check_console if b.lang == "console" else _check_bash)(b, target, *(() if b.lang == "bash" else (False,)))
+                doc_session.check(b, target)
                 ran += 1
     assert ran >= 6

@@ -1,6 +1,12 @@
-"""Executable docs: collect the fenced blocks readers see and run them against live endpoints.
+"""Executable docs as a pytest plugin: every page is split into blocks, each checked by the evaluator that takes it.
 
-fences.py parses blocks and their header settings, console.py checks `$ ` blocks against their shown
-output, rendered.py gets each page as the reader sees it (after macros), static.py checks host-local
-blocks without a host, and run.py runs a block in the lab or against the real hosts.
+plugin.py is the pytest plugin (options, fixtures, collection, report hooks; tests/conftest.py loads it),
+session.py the one object per test session (data, pages, blocks, evaluator chain, what the run did),
+evaluators.py the ways a block is checked (skip, static, on the workstation, on the hosts) and the
+Evaluator interface, hookspecs.py the hook through which other plugins add evaluators.
+rendered.py gets each page as the reader sees it (after macros), fences.py parses blocks and their header
+settings, console.py checks `$ ` blocks against their shown output, static.py checks host-local blocks
+without a host, run.py runs commands in the lab or against the real hosts, report.py counts outcomes,
+python_blocks.py collects python blocks for pytest-markdown-docs, procedure.py runs a QUICKSTART's steps
+on a stand-in host, workstation.py says what a stock workstation has.
 """

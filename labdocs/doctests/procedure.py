@@ -19,7 +19,6 @@ from labdocs.doctests.run import SHELL, Outcome, execute
 # Docker commands that work without a daemon; any other docker command needs one.
 DAEMONLESS = re.compile(r"docker\s+compose\s+(config|version)\b")
 SAFE_PATHS = {"/dev/null", "/proc/meminfo"}  # read-only, and the same on any Linux host
-NOT_RUN: list[str] = []  # "page:line: what it needs", for the session's report (conftest prints it)
 
 
 def needs_here(block: fences.Block, lab_domain: str) -> str | None:

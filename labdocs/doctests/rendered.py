@@ -10,25 +10,35 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
 from labdocs.paths import ROOT
 from labdocs.render.marker import is_generated
 
 EXTRA_PAGES = ["README.md"]  # shown on the repository's front page, not in the site
-DOCS_URI: dict[str, str] = {}  # repository path -> the page's path under docs/ (filled by pages())
-LAST_PAGES: dict[str, str] = {}  # the pages the last pages() call returned
 
 
-def _repo_path(docs_uri: str) -> str:
+@dataclass(frozen=True)
+class Rendered:
+    """The pages of one build: repository path -> Markdown as the reader sees it, and for the site's
+    pages (not the extra ones) their path under docs/, which the verified marks are keyed by."""
+
+    pages: dict[str, str]
+    docs_uri: dict[str, str]
+
+
+def _repo_path(docs_uri: str, root: Path) -> str:
     """docs/systems/stella/README.md -> systems/stella/README.md (docs/ links to the real files)."""
-    real = (ROOT / "docs" / docs_uri).resolve()
+    real = (root / "docs" / docs_uri).resolve()
     try:
-        return real.relative_to(ROOT).as_posix()
+        return real.relative_to(root.resolve()).as_posix()
     except ValueError:
         return f"docs/{docs_uri}"
 
 
-def pages(root: Path = ROOT) -> dict[str, str]:
+def render(root: Path = ROOT) -> Rendered:
+    """One strict `mkdocs build` into a temporary directory; nothing is kept but the pages' text."""
     with tempfile.TemporaryDirectory(prefix="labdocs-rendered-") as tmp:
         env = {**os.environ, "LABDOCS_RENDERED_DIR": f"{tmp}/md", "NO_MKDOCS_2_WARNING": "1"}
         result = subprocess.run(
@@ -36,16 +46,14 @@ def pages(root: Path = ROOT) -> dict[str, str]:
             cwd=root, env=env, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             raise RuntimeError(f"mkdocs build failed, cannot collect the pages:\n{result.stdout}{result.stderr}")
-        out = {}
+        pages, uris = {}, {}
         for path in sorted(Path(tmp, "md").rglob("*.md")):
             uri = path.relative_to(Path(tmp, "md")).as_posix()
-            out[_repo_path(uri)] = path.read_text(encoding="utf-8")
-            DOCS_URI[_repo_path(uri)] = uri
+            pages[_repo_path(uri, root)] = path.read_text(encoding="utf-8")
+            uris[_repo_path(uri, root)] = uri
     for name in EXTRA_PAGES:
-        out[name] = (root / name).read_text(encoding="utf-8")
-    LAST_PAGES.clear()
-    LAST_PAGES.update(out)
-    return out
+        pages[name] = (root / name).read_text(encoding="utf-8")
+    return Rendered(pages, uris)
 
 
 class NotUpdatable(Exception):

@@ -51,5 +51,3 @@ class Report:
                                                   failed=counts["failed"], skipped=counts["skipped"]))
         doc.write(path)
 
-
-REPORT = Report()

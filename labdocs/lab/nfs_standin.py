@@ -1,6 +1,6 @@
 """The model share's server as a host stand-in, from the data: `infrastructure.nfs.server` (flashstore) exporting
 `infrastructure.nfs.export` read-only to the lab's network, holding the lab's model tree in the layout the docs
-use (`models--ORG--NAME/snapshots/SHA/` from `.lab/models`, and the share's extra folders from `.lab/share`).
+use (the Hugging Face cache of labdocs/hf_cache.py, from `.lab/models`; the share's extra folders from `.lab/share`).
 
 It runs with the other host stand-ins (lab.standin_hosts: nfs-ganesha and an rpcbind of its own in its
 namespaces). What cannot run here is the mount: this machine's kernel has no NFS client, so blocks that
