@@ -87,7 +87,7 @@ def test_showmount_from_a_system_host_as_its_user(hosts):
 @functools.cache
 def published_blocks() -> list[fences.Block]:
     """The runnable blocks of every page as the reader sees it (one mkdocs build for the module)."""
-    return [b for page, md in rendered.pages().items() for b in fences.blocks(page, md) if b.lang in fences.RUNNABLE]
+    return [b for page, md in rendered.render().pages.items() for b in fences.blocks(page, md) if b.lang in fences.RUNNABLE]
 
 
 def _published_export_checks() -> list[fences.Block]:
