@@ -176,5 +176,7 @@ def test_serving_through_the_cluster_is_refused_by_the_cpu_build_with_its_known_
         pytest.fail(f"vLLM's CPU build served through the Ray cluster ({serve.detail}): serve the example through "
                     "it in the lab and check the head's API there instead of recording a refusal", pytrace=False)
     assert serve.outcome == "exited" and serve.detail == CPU_RAY_REFUSAL, serve.log_tail
-    # It got as far as Ray: the cluster was found, it did not fail on flags, the model or the snapshot path.
-    assert "ray" in serve.log_tail.lower()
+    # It got as far as Ray: flags, model and snapshot path passed, and it joined the formed cluster at the head.
+    head = f"{cluster['amap'][cluster['plan'].head.address]}:{cluster['plan'].ray_port}"
+    assert f"Connecting to existing Ray cluster at address: {head}" in serve.log, serve.log_tail
+    assert "Connected to Ray cluster." in serve.log and "in initialize_ray_cluster" in serve.log

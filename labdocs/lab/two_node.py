@@ -280,6 +280,7 @@ class ServeResult:
     detail: str           # the last error line when it exited; the health answer when it served
     log_tail: str
     seconds: float
+    log: str = ""         # the whole server log
 
 
 def serve_through_cluster(lab: sh.HostLab, head: Node, env: dict[str, str], args: list[str], share: Path,
@@ -303,7 +304,7 @@ def serve_through_cluster(lab: sh.HostLab, head: Node, env: dict[str, str], args
             if proc.poll() is not None:
                 text = log.read_text(errors="replace")
                 return ServeResult("exited", root_error(text), "\n".join(text.splitlines()[-40:]),
-                                   time.monotonic() - t0)
+                                   time.monotonic() - t0, text)
             health = host.run("curl -fsS --max-time 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health")
             if health.returncode == 0:
                 return ServeResult("served", f"/health {health.stdout}", "", time.monotonic() - t0)
