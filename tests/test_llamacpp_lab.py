@@ -18,6 +18,7 @@ from conftest import ROOT
 from labdocs.doctests import console, fences
 from labdocs.engines import llamacpp
 from labdocs.lab import hosts, llamacpp_build
+from labdocs.lab.venv import ensure_venv
 from labdocs.model.loader import load
 from labdocs.render.views import render_all
 
@@ -68,7 +69,7 @@ def server(tmp_path_factory):
           f"{built['path']} (build {built['build_seconds']} s; this run {built['seconds']} s)")
     share = llamacpp_build.LAB_DIR / "share"
     model = Path(llamacpp.model_path(SYSTEM, str(share)))
-    gguf = llamacpp_build.tiny_gguf(model, ROOT / ".lab" / "venv" / "bin" / "python", SYSTEM.context_length)
+    gguf = llamacpp_build.tiny_gguf(model, ensure_venv(ROOT), SYSTEM.context_length)   # torch, transformers
     print(f"lab: tiny GGUF {gguf['bytes']} bytes at the documented file name {model.name} ({gguf['seconds']} s)")
     argv, dropped = lab_argv(Path(built["path"]), share)
     for flag, why in dropped:
@@ -140,3 +141,41 @@ def test_the_flag_list_is_what_this_build_prints(server):
     """labdocs/engines/llamacpp_flags.json is the --help of the binary the lab built (the pinned build):
     `python -m labdocs.lab.llamacpp_build --facts` rewrites it."""
     assert llamacpp_build.facts(llamacpp_build.binary()) == llamacpp.facts()
+
+
+@pytest.mark.parametrize("page", ["README.md", "QUICKSTART.md"])
+def test_the_pages_workstation_blocks_pass_against_it(server, page):
+    """The blocks run from the workstation (health, the bounded wait for /health, ping, the client
+    settings), as printed and against the lab's llama-server; the host's blocks (systemd, sudo, the share)
+    are listed with why they do not run here."""
+    ran, not_run = 0, []
+    for block in fences.blocks(f"systems/{KEY}/{page}", FILES[f"systems/{KEY}/{page}"]):
+        if block.lang != "bash":
+            continue
+        if block.host_bound:
+            not_run.append(f"{block.id}: runs on or against {block.on or block.needs} (systemd, sudo, the share)")
+            continue
+        timeout = int(block.attrs.get("timeout", 60))
+        result = subprocess.run(hosts.wrap(["bash", "-c", block.code], server["hosts"]), capture_output=True,
+                                text=True, timeout=timeout)
+        assert result.returncode == 0, (block.id, block.code, result.stdout, result.stderr)
+        ran += 1
+    print(f"\nlab: {page}: {ran} workstation blocks ran; not run here:\n  " + "\n  ".join(not_run))
+    assert ran >= 2
+
+
+def test_the_probe_understands_llama_server(server):
+    """`make status`'s checks against llama-server: /health, its build from /props, the alias and the
+    context (/v1/models meta.n_ctx), its llamacpp: series on /metrics, and a streamed completion."""
+    import asyncio
+
+    from labdocs.probe.run import Settings, probe_system
+
+    settings = Settings.from_data(DATA, target="lab", check_tools=False)
+    rec = asyncio.run(probe_system(KEY, SYSTEM, f"http://{ADDRESS}:{SYSTEM.port}", settings))
+    c = rec.checks
+    assert c.health.ok and c.version.ok and c.version.version.endswith(llamacpp.facts()["llama_cpp_commit"][:7])
+    assert c.models.id_match and c.models.max_model_len == SYSTEM.context_length and c.models.context_match
+    assert c.metrics.ok and c.metrics.vllm_series > 5 and c.metrics.prompt_tokens_total is not None
+    assert c.speed.ok, c.speed
+    assert rec.verdict == "up", (rec.verdict, rec.drift, rec.down_reason)

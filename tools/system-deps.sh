@@ -12,6 +12,8 @@ packages+=(docker.io openssh-server sudo iproute2)
 # The model share's server stand-in (labdocs/lab/nfs_standin.py): nfs-ganesha with its VFS backend and rpcbind run
 # inside the flashstore host's namespaces; showmount (nfs-common) and nfs-ls (libnfs-utils) are userspace clients.
 packages+=(nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common libnfs-utils)
+# The QUICKSTARTs run on those hosts (tests/test_host_procedure.py): rsync pre-stages a model on local disk.
+packages+=(rsync)
 # The lab's llama-server (labdocs/lab/llamacpp_build.py): built from source with cmake, ninja and g++.
 packages+=(cmake ninja-build g++)
 for pkg in "${packages[@]}"; do

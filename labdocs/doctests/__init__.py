@@ -7,6 +7,6 @@ Evaluator interface, hookspecs.py the hook through which other plugins add evalu
 rendered.py gets each page as the reader sees it (after macros), fences.py parses blocks and their header
 settings, console.py checks `$ ` blocks against their shown output, static.py checks host-local blocks
 without a host, run.py runs commands in the lab or against the real hosts, report.py counts outcomes,
-python_blocks.py collects python blocks for pytest-markdown-docs, procedure.py runs a QUICKSTART's steps
-on a stand-in host, workstation.py says what a stock workstation has.
+python_blocks.py collects python blocks for pytest-markdown-docs, host_blocks.py runs a page's blocks as an
+operator does (host blocks over ssh) against the host stand-ins, workstation.py says what a stock workstation has.
 """

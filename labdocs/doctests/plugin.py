@@ -252,9 +252,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
                                     f"servers' peak RSS {times.peak_rss_gb:.1f} GiB")
         for name, seconds in times.healthy.items():
             terminalreporter.write_line(f"  {name}: healthy {seconds:.0f} s after start")
-    if docs.not_run:
-        terminalreporter.section("procedure on stand-in hosts: steps not run")
-        for line in dict.fromkeys(docs.not_run):
+    if docs.host_report:
+        terminalreporter.section("QUICKSTARTs on host stand-ins (tests/test_host_procedure.py)")
+        for line in docs.host_report:
             terminalreporter.write_line(line)
     lines = docs.report.lines(docs.options.target)
     if lines:

@@ -3,7 +3,7 @@
 The session object is made once per pytest session (plugin.py, in pytest_configure) and does nothing
 until asked: the data is loaded, the site built (one `mkdocs build`) and the pages split into blocks on
 first use, which is collection of the doc-test modules. Everything the run learns (the report, the
-procedure steps not run, the lab's start times) is kept here, not in module globals.
+QUICKSTARTs' runs on host stand-ins, the lab's start times) is kept here, not in module globals.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class DocSession:
     root: Path = ROOT
     registered: Callable[[], list[ev.Evaluator]] = list   # pytest_labdocs_evaluators' answers
     report: Report = field(default_factory=Report)
-    not_run: list[str] = field(default_factory=list)  # "page:line (section): needs ...", procedure steps
+    host_report: list[str] = field(default_factory=list)  # QUICKSTARTs on host stand-ins: deltas, blocks per page
     lab_times: LabTimes | None = None
     _counted: bool = field(default=False, init=False, repr=False)
 

@@ -29,6 +29,9 @@ class Engine(Protocol):
     REASONING_FIELDS: tuple[str, ...]       # where a chat message or delta carries reasoning text
     GPU_ONLY_FLAGS: Mapping[str, str]       # flag -> why the CPU lab drops it
     LAB_SET_FLAGS: set[str]                 # flags the lab sets itself
+    VERSION_FIELD: str                      # the field of ENDPOINTS.version's JSON that names the build
+    CONTEXT_KEY: tuple[str, ...]            # where a /v1/models entry says the served context
+    METRIC_PREFIX: str                      # the prefix of the server's own Prometheus series
 
     def serve_argv(self, system, models_root: str | None = None) -> list[str]: ...  # the command that starts the server
     def serve_flags(self, system) -> list[str]: ...         # its flags

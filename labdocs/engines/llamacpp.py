@@ -31,9 +31,12 @@ UNIT = "llama-server"            # the lab's unit name (records: llama-server.se
 REPOSITORY = "https://github.com/ggml-org/llama.cpp"
 BUILD_DIR = "build"
 
-ENDPOINTS = Endpoints(health="/health", version=None, models="/v1/models", metrics="/metrics",
-                      chat="/v1/chat/completions")
 PROPS = "/props"                 # the server's settings: model path, context (n_ctx), chat template, build
+ENDPOINTS = Endpoints(health="/health", version=PROPS, models="/v1/models", metrics="/metrics",
+                      chat="/v1/chat/completions")
+VERSION_FIELD = "build_info"             # /props: "b1-0c1e570" (build number, commit)
+CONTEXT_KEY = ("meta", "n_ctx")          # a /v1/models entry: {"id": ALIAS, "meta": {"n_ctx": ...}}
+METRIC_PREFIX = "llamacpp:"              # /metrics, with --metrics
 REASONING_FIELDS = ("reasoning_content",)
 
 FLAGS_FILE = Path(__file__).with_name("llamacpp_flags.json")

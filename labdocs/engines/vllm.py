@@ -27,6 +27,9 @@ NAME = "vllm"
 
 ENDPOINTS = Endpoints(health="/health", version="/version", models="/v1/models", metrics="/metrics",
                       chat="/v1/chat/completions")
+VERSION_FIELD = "version"                # /version: {"version": "0.11.1"}
+CONTEXT_KEY = ("max_model_len",)         # a /v1/models entry's served context
+METRIC_PREFIX = "vllm:"
 
 # --- the project's own tool-call parser plugin (toolcalls/vllm_plugin.py) --------------------------
 # vLLM loads it from a file: the compose file mounts this repo's toolcalls/ directory (copied beside it

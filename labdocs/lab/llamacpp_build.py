@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--facts", action="store_true", help=f"rewrite {llamacpp.FLAGS_FILE.relative_to(ROOT)} from its --help")
     ap.add_argument("--gguf", type=Path, metavar="OUT", help="write the tiny GGUF model there")
     ap.add_argument("--max-len", type=int, default=131072, help="the tiny model's context (default 131072)")
-    ap.add_argument("--lab-python", type=Path, default=ROOT / ".lab" / "venv" / "bin" / "python")
+    ap.add_argument("--lab-python", type=Path, help="a python with torch and transformers (default: the lab venv)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args(argv)
     try:
@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             written = write_facts(binary())
             print(f"wrote {written.relative_to(ROOT)}: {len(json.loads(written.read_text())['flags'])} options")
         if args.gguf:
-            print(json.dumps(tiny_gguf(args.gguf, args.lab_python, args.max_len)))
+            from labdocs.lab.venv import ensure_venv
+            print(json.dumps(tiny_gguf(args.gguf, args.lab_python or ensure_venv(ROOT), args.max_len)))
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

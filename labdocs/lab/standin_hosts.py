@@ -505,7 +505,7 @@ mount --bind "$S/home" /home
 mount -t tmpfs -o mode=755 lab-mnt /mnt
 mkdir -p /mnt/models && mount --bind "$S/mnt/models" /mnt/models
 mount --bind "$S/tmp" /tmp
-while [ $# -gt 1 ]; do shift; src="${1%%=*}"; dst="${1#*=}"; mount --bind "$src" "$dst"; done
+for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
 hostname "$(cat "$S/etc/hostname")"
 touch "$S/ready"
 exec sleep infinity

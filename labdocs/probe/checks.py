@@ -1,4 +1,4 @@
-"""The plain GET checks: /health, /version, /v1/models, /metrics.
+"""The plain GET checks: /health, /version (llama.cpp: /props), /v1/models, /metrics, as the system's engine answers them.
 
 Each returns its record (labdocs/observed/records.py) with ok, status, latency_ms, error, summary and its
 own fields, plus `evidence`: a list of (kind, message) with kind "not_vllm" (the answer is well-formed but
@@ -16,7 +16,7 @@ from labdocs.probe import metrics as metrics_mod
 from labdocs.probe.transport import Reply, fetch
 
 
-PATHS = ENGINES[DEFAULT].ENDPOINTS   # /health, /version, /v1/models, /metrics
+VLLM = ENGINES[DEFAULT]   # each check takes the system's engine (its endpoints, fields and series); vLLM unless told
 
 
 def _ev(kind: str, message: str) -> Evidence:
@@ -51,8 +51,8 @@ def _shape_problem(name: str, reply: Reply, rec) -> bool:
     return False
 
 
-async def health(client: httpx.AsyncClient, timeout: float) -> HealthCheck:
-    reply = await fetch(client, "GET", PATHS.health, timeout=timeout)
+async def health(client: httpx.AsyncClient, timeout: float, engine=VLLM) -> HealthCheck:
+    reply = await fetch(client, "GET", engine.ENDPOINTS.health, timeout=timeout)
     rec = _base(HealthCheck, reply)
     rec.down = reply.down
     if reply.down:
@@ -79,23 +79,31 @@ async def health(client: httpx.AsyncClient, timeout: float) -> HealthCheck:
     return rec
 
 
-async def version(client: httpx.AsyncClient, timeout: float) -> VersionCheck:
-    reply = await fetch(client, "GET", PATHS.version, timeout=timeout)
+async def version(client: httpx.AsyncClient, timeout: float, engine=VLLM) -> VersionCheck:
+    path, field = engine.ENDPOINTS.version, engine.VERSION_FIELD
+    reply = await fetch(client, "GET", path, timeout=timeout)
     rec = _base(VersionCheck, reply)
     rec.version = None
-    if not _shape_problem("/version", reply, rec):
+    if not _shape_problem(path, reply, rec):
         body = reply.json()
-        if isinstance(body, dict) and isinstance(body.get("version"), str):
-            rec.ok, rec.version = True, body["version"]
+        if isinstance(body, dict) and isinstance(body.get(field), str):
+            rec.ok, rec.version = True, body[field]
         else:
             rec.error = "no version field"
-            rec.evidence.append(_ev("not_vllm", f"/version is not vLLM's {{\"version\": ...}} ({reply.excerpt(40)!r})"))
+            rec.evidence.append(_ev("not_vllm", f"{path} is not {engine.NAME}'s {{\"{field}\": ...}} ({reply.excerpt(40)!r})"))
     rec.summary = rec.version or rec.error
     return rec
 
 
-async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, expected_context: int) -> ModelsCheck:
-    reply = await fetch(client, "GET", PATHS.models, timeout=timeout)
+def _context(entry: dict, key: tuple[str, ...]):
+    for name in key:
+        entry = entry.get(name) if isinstance(entry, dict) else None
+    return entry if isinstance(entry, int) and not isinstance(entry, bool) else None
+
+
+async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, expected_context: int,
+                 engine=VLLM) -> ModelsCheck:
+    reply = await fetch(client, "GET", engine.ENDPOINTS.models, timeout=timeout)
     rec = _base(ModelsCheck, reply)
     for name, value in dict(served=[], expected_id=expected_id, id_match=False, max_model_len=None,
                             expected_context=expected_context, context_match=None, owned_by=None).items():
@@ -114,8 +122,7 @@ async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, ex
             shown = mine or (entries[0] if entries else None)
             if shown is not None:
                 rec.owned_by = shown.get("owned_by")
-                if isinstance(shown.get("max_model_len"), int):
-                    rec.max_model_len = shown["max_model_len"]
+                rec.max_model_len = _context(shown, engine.CONTEXT_KEY)
             if mine is not None:
                 rec.context_match = rec.max_model_len == expected_context if rec.max_model_len else None
             rec.ok = rec.id_match and rec.context_match is not False
@@ -130,8 +137,8 @@ async def models(client: httpx.AsyncClient, timeout: float, expected_id: str, ex
     return rec
 
 
-async def metrics(client: httpx.AsyncClient, timeout: float) -> MetricsCheck:
-    reply = await fetch(client, "GET", PATHS.metrics, timeout=timeout)
+async def metrics(client: httpx.AsyncClient, timeout: float, engine=VLLM) -> MetricsCheck:
+    reply = await fetch(client, "GET", engine.ENDPOINTS.metrics, timeout=timeout)
     rec = _base(MetricsCheck, reply)
     if not reply.transport_ok:
         if reply.error_kind == "protocol":
@@ -145,7 +152,7 @@ async def metrics(client: httpx.AsyncClient, timeout: float) -> MetricsCheck:
         rec.summary = rec.error
         return rec
     try:
-        for name, value in metrics_mod.summarize(reply.body.decode("utf-8", "replace")).items():
+        for name, value in metrics_mod.summarize(reply.body.decode("utf-8", "replace"), engine.METRIC_PREFIX).items():
             setattr(rec, name, value)
     except metrics_mod.MetricsGarbage as exc:
         rec.error = str(exc)[:160]
@@ -153,8 +160,8 @@ async def metrics(client: httpx.AsyncClient, timeout: float) -> MetricsCheck:
         rec.summary = "not Prometheus text"
         return rec
     if not rec.vllm_series:
-        rec.error = "no vllm: series"
-        rec.evidence.append(_ev("not_vllm", "/metrics has no vllm: series"))
+        rec.error = f"no {engine.METRIC_PREFIX} series"
+        rec.evidence.append(_ev("not_vllm", f"/metrics has no {engine.METRIC_PREFIX} series"))
         rec.summary = rec.error
         return rec
     rec.ok = True

@@ -11,12 +11,13 @@ from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
 
-RUNNING = ["vllm:num_requests_running"]
-WAITING = ["vllm:num_requests_waiting"]
+# llama.cpp's llama-server names (with --metrics) follow vLLM's in each list.
+RUNNING = ["vllm:num_requests_running", "llamacpp:requests_processing"]
+WAITING = ["vllm:num_requests_waiting", "llamacpp:requests_deferred"]
 # Fractions 0..1. kv_cache_usage_perc since the V1 engine (~0.10); gpu_/cpu_ before that.
 KV_USAGE = ["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "vllm:cpu_cache_usage_perc"]
-GENERATION_TOKENS = ["vllm:generation_tokens_total", "vllm:generation_tokens"]
-PROMPT_TOKENS = ["vllm:prompt_tokens_total", "vllm:prompt_tokens"]
+GENERATION_TOKENS = ["vllm:generation_tokens_total", "vllm:generation_tokens", "llamacpp:tokens_predicted_total"]
+PROMPT_TOKENS = ["vllm:prompt_tokens_total", "vllm:prompt_tokens", "llamacpp:prompt_tokens_total"]
 # Prefix cache: hits/queries counters (V1: prefix_cache_*, early V1: gpu_prefix_cache_*), or the
 # V0 engine's ready-made hit-rate gauge.
 PREFIX_HITS = ["vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total",
@@ -49,10 +50,11 @@ def _first(samples: dict[str, list[float]], names: list[str], how=sum) -> tuple[
     return None, None
 
 
-def summarize(text: str) -> dict:
-    """The numbers the status page shows. Raises MetricsGarbage for a body that is not Prometheus text."""
+def summarize(text: str, prefix: str = "vllm:") -> dict:
+    """The numbers the status page shows. Raises MetricsGarbage for a body that is not Prometheus text.
+    vllm_series counts the engine's own series (prefix: its METRIC_PREFIX)."""
     samples = parse(text)
-    vllm_names = sorted(n for n in samples if n.startswith("vllm:"))
+    vllm_names = sorted(n for n in samples if n.startswith(prefix))
     out: dict = {"vllm_series": len(vllm_names), "sources": {}}
 
     def take(key: str, names: list[str], how=sum, scale: float = 1.0, digits: int = 3) -> None:

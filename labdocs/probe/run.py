@@ -15,6 +15,7 @@ from typing import Callable, Mapping
 
 import httpx
 
+from labdocs.engines import engine_of
 from labdocs.probe import checks, toolformat
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 from labdocs.observed.records import (Checks, HealthCheck, InternalCheck, MetricsCheck, ModelsCheck, SpeedCheck,
@@ -146,18 +147,19 @@ async def _run_checks(system, base_url: str, settings: Settings, key: str, done:
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
     async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), limits=limits,
                                  trust_env=False, headers={"User-Agent": "labdocs-probe"}) as client:
-        health = await checks.health(client, timeout)
+        engine = engine_of(system)
+        health = await checks.health(client, timeout, engine)
         done("health", health)
         if health.down:
             for name, check in SKIPPED_WHEN_DOWN.items():   # recorded, not reported as progress
                 setattr(record_checks, name, _skipped(check, "host down"))
             return
         version, models = await asyncio.gather(
-            checks.version(client, timeout),
-            checks.models(client, timeout, system.model.id, system.context_length))
+            checks.version(client, timeout, engine),
+            checks.models(client, timeout, system.model.id, system.context_length, engine))
         done("version", version)
         done("models", models)
-        done("metrics", await checks.metrics(client, timeout))
+        done("metrics", await checks.metrics(client, timeout, engine))
 
         if not models.served:
             done("speed", _skipped(SpeedCheck, "no model listed by /v1/models"))

@@ -1,0 +1,138 @@
+"""Host-side blocks run as the operator runs them: from the workstation, in a checkout of this repository.
+A block marked on=ID goes to the host over ssh with the documented alias, the block on stdin
+(`ssh ALIAS bash -e -o pipefail -s`); every other block runs on the workstation (its ssh/scp reach the hosts).
+
+The same evaluator serves the host stand-ins (lab.host_systems: `wrap` gives the lab's hosts file and ssh
+config) and the real hosts (`wrap` is the identity). `static_reason` says why a block cannot run on a
+stand-in at all (what truly needs a GPU, a kernel NFS client, systemd, a registry or the world outside).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from labdocs.doctests import console, fences
+from labdocs.doctests.run import SHELL, Outcome, execute, why_unreachable
+from labdocs.lab import nfs_standin
+from labdocs.model.schema import LabData
+
+REMOTE = ["bash", "-e", "-o", "pipefail", "-s"]
+
+# What a host stand-in cannot be, and the blocks that need it (checked in this order; the first wins).
+NEEDS = [
+    (re.compile(r"\bnvidia-smi\b"), "needs a GPU (`nvidia-smi`)"),
+    (re.compile(r"docker info\b.*\bnvidia\b"), "needs the NVIDIA container runtime"),
+    (re.compile(r"\bdocker\s+(compose\s+)?pull\b"), "pulls from a registry, which the lab never reaches"),
+    (re.compile(r"\bsystemctl\b|\bsystemd-"), "needs systemd as PID 1 (a host stand-in has no init)"),
+]
+URL = re.compile(r"https?://([A-Za-z0-9.-]+)")
+
+
+def static_reason(block: fences.Block, data: LabData) -> str | None:
+    """Why the block cannot run against a host stand-in, or None when it can."""
+    domain = data.infrastructure.dns.domain
+    outside = sorted({h for h in URL.findall(block.code) if not h.endswith("." + domain)})
+    if outside:
+        return f"reaches outside the lab ({', '.join(outside)})"
+    if nfs_standin.needs_kernel_nfs(block.code, data):
+        return nfs_standin.KERNEL_NFS_REASON
+    return next((why for pattern, why in NEEDS if pattern.search(block.code)), None)
+
+
+def section(markdown: str, page: str, heading: str) -> list[fences.Block]:
+    """The runnable blocks (shell and console) under `## heading`, in page order."""
+    lines = markdown.split("\n")
+    start = lines.index(f"## {heading}") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return [b for b in fences.blocks(page, markdown) if start < b.line <= end and b.lang in fences.RUNNABLE]
+
+
+@dataclass
+class HostTarget:
+    """Where blocks run: `local` on the workstation, `on_host` over ssh. wrap(argv) gives the argv the
+    lab's names and ssh config (the identity against the real hosts)."""
+
+    wrap: Callable[[list[str]], list[str]]
+    checkout: Path
+    name: str = "hosts"
+
+    def local(self, code: str, timeout: float) -> Outcome:
+        return execute(self.wrap([*SHELL, code]), timeout, cwd=self.checkout)
+
+    def on_host(self, alias: str, code: str, timeout: float) -> Outcome:
+        return execute(self.wrap(["ssh", alias, *REMOTE]), timeout, stdin=code, cwd=self.checkout)
+
+    def logs(self, systems: list[str], lines: int = 30) -> str:
+        return ""       # a host's logs are read on the host, by the page's own `docker logs` step
+
+
+@dataclass
+class Result:
+    block: fences.Block
+    outcomes: list[Outcome] = field(default_factory=list)
+    problem: str | None = None      # None: the block did what the page says
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def seconds(self) -> float:
+        return sum(o.seconds for o in self.outcomes)
+
+    def message(self, hosts: set[str] = frozenset()) -> str:
+        """page:line, what went wrong, why it could not reach a host if that explains it, and the output."""
+        last = self.outcomes[-1] if self.outcomes else None
+        why = why_unreachable(self.block.code, last, hosts) if last else None
+        return (f"{self.block.id}: {self.problem}\n" + (f"{why}\n" if why else "")
+                + f"--- block\n{self.block.code}"
+                + (f"--- stdout\n{last.stdout[-3000:]}--- stderr\n{last.stderr[-3000:]}" if last else ""))
+
+
+def run(block: fences.Block, target: HostTarget, alias: str | None) -> Result:
+    """Run a block as printed (a console block command by command, its output compared with the page's);
+    alias: the ssh alias for a block marked on=, else None."""
+    result = Result(block)
+    steps = console.parse(block.code) if block.lang == "console" else [None]
+    for step in steps:
+        code = step.command if step else block.code
+        outcome = target.on_host(alias, code, block.timeout) if alias else target.local(code, block.timeout)
+        result.outcomes.append(outcome)
+        expected = 0 if step else block.exit
+        if outcome.timed_out:
+            result.problem = f"killed after the {block.timeout:g} s timeout"
+        elif outcome.returncode != expected:
+            result.problem = f"exit status {outcome.returncode}, expected {expected}"
+        elif step and not console.matches(step.expected, outcome.stdout):
+            result.problem = (f"`{step.command}` printed other output than the page shows\n--- shown\n"
+                              + "\n".join(step.expected))
+        if result.problem:
+            break
+    return result
+
+
+@dataclass
+class PageReport:
+    """Per page: which runnable blocks ran on a host stand-in or the workstation, which stayed static (why)."""
+
+    page: str
+    runnable: int = 0
+    ran: dict[str, str] = field(default_factory=dict)        # block id -> "host" | "workstation"
+    static: dict[str, str] = field(default_factory=dict)     # block id -> reason
+    not_in_procedure: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        hosts = sum(1 for w in self.ran.values() if w == "host")
+        out = [f"{self.page}: {self.runnable} runnable, {len(self.ran)} ran ({hosts} on a host, "
+               f"{len(self.ran) - hosts} from the workstation), {len(self.static)} static, "
+               f"{len(self.not_in_procedure)} not in the procedure"]
+        out += [f"  static {bid}: {why}" for bid, why in sorted(self.static.items(), key=lambda x: _line(x[0]))]
+        out += [f"  not in the procedure: {bid}" for bid in self.not_in_procedure]
+        return out
+
+
+def _line(block_id: str) -> int:
+    return int(block_id.rsplit(":", 1)[1])

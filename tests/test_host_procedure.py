@@ -1,0 +1,303 @@
+"""Issue 16: every QUICKSTART runs in order, as written, against a host stand-in that is its system.
+
+One host per system (lab.host_systems): its own network, mount and UTS namespaces, sshd under the documented
+host name and alias, a docker engine with compose v2, the documented image name, the tiny model at the
+documented snapshot path, and one lab-only file beside the generated compose file (the deltas, printed in
+the report). Blocks run as the operator runs them (doctests.host_blocks): from the workstation, host blocks
+over `ssh ALIAS bash -e -o pipefail -s`. Blocks that truly need a GPU, a kernel NFS client, systemd, a
+registry or the world outside stay static, each with its reason.
+
+Per system: Prerequisites and Steps (copy, check, start, bounded wait for /health, model and context check,
+record the last good configuration), a bad configuration applied twice (the retry that used to overwrite the
+only backup), Rollback back to the last good configuration, stop, then the page's remaining sections.
+Breaking a host-side value in the data (ssh alias, service directory, container name) fails with page:line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from labdocs import hf_cache
+from labdocs.doctests import fences, host_blocks
+from labdocs.lab import host_systems
+from labdocs.lab import standin_hosts as sh
+from labdocs.model import operations
+from labdocs.model.loader import load
+from labdocs.model.schema import LabData
+from labdocs.render.views import render_all
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+DATA = load()
+KEYS, LEFT_OUT = host_systems.systems_for_hosts(DATA)
+STATE = ROOT / ".lab" / "standin-hosts"
+BAD_TAG = "v9.9.9-never-built"
+HOST_NAMES = {s.host for s in DATA.systems.values()}
+
+
+def page_path(key: str) -> str:
+    return f"systems/{key}/QUICKSTART.md"
+
+
+@pytest.fixture(scope="module")
+def systems(doc_session):
+    if os.geteuid() != 0:
+        pytest.fail("host stand-ins need root (namespaces, dockerd, sshd): run the suite as root", pytrace=False)
+    reports: dict[str, host_blocks.PageReport] = {}
+    t0 = time.monotonic()
+    with host_systems.running_systems(DATA, STATE) as running:
+        running.reports = reports
+        running.up_seconds = time.monotonic() - t0
+        yield running
+        lines = [f"stand-ins: models {running.seconds['models']} s, hosts up {running.seconds['hosts']} s, "
+                 f"images and files {running.seconds['prepare']} s"]
+        for key, s in running.systems.items():
+            lines.append(f"{key} ({s.host.spec.hostname}, {s.host.address}): deltas from the real host")
+            lines += [f"  - {d}" for d in s.deltas()]
+        lines += [f"{key}: no stand-in ({why})" for key, why in LEFT_OUT.items()]
+        for report in reports.values():
+            lines += report.lines()
+        doc_session.host_report.extend(lines)
+
+
+class Checkout:
+    """The workstation's checkout for one configuration: this repository (good) or a rendering of other data."""
+
+    def __init__(self, data: LabData, key: str, path: Path | None = None):
+        self.data, self.key = data, key
+        files = render_all(data)
+        self.page = files[page_path(key)]
+        self.compose = files[f"systems/{key}/docker-compose.yml"]
+        self.image = data.images[data.systems[key].image].ref
+        self.path = path or ROOT
+        if path is not None:
+            for rel in (f"systems/{key}/docker-compose.yml", f"systems/{key}/vllm-{key}.service"):
+                (path / rel).parent.mkdir(parents=True, exist_ok=True)
+                (path / rel).write_text(files[rel])
+        else:
+            assert (ROOT / page_path(key)).read_text() == self.page, "generated files out of date: make generate"
+
+    def section(self, heading: str) -> list[fences.Block]:
+        return host_blocks.section(self.page, page_path(self.key), heading)
+
+    def blocks(self) -> list[fences.Block]:
+        return [b for b in fences.blocks(page_path(self.key), self.page) if b.lang in fences.RUNNABLE]
+
+
+def _alias(data: LabData, block: fences.Block) -> str | None:
+    return data.systems[block.on].ssh.alias if block.on else None
+
+
+def run_blocks(running, checkout: Checkout, blocks, report: host_blocks.PageReport | None = None):
+    """The blocks in order, as the operator runs them; stop at the first failure and return its Result."""
+    target = host_blocks.HostTarget(running.lab.wrap, checkout.path)
+    for block in blocks:
+        why = host_blocks.static_reason(block, DATA)
+        if why:
+            if report:
+                report.static[block.id] = why
+            continue
+        result = host_blocks.run(block, target, _alias(checkout.data, block))
+        if not result.ok:
+            return result
+        if report:
+            report.ran[block.id] = "host" if block.on else "workstation"
+    return None
+
+
+def _must_pass(result, running=None, key: str | None = None):
+    """No failure; else page:line, the output, and the container's log on the host."""
+    if result is None:
+        return
+    log = ""
+    if running is not None and key:
+        out = sh_on(running, key, f"docker logs --tail 40 {DATA.systems[key].container_name} 2>&1 || true")
+        log = f"\n--- container log on {key}\n{out.stdout[-4000:]}"
+    pytest.fail(result.message(HOST_NAMES) + log, pytrace=False)
+
+
+def sh_on(running, key: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """A command on the host as its user, straight through the namespaces (for setup and asserts only)."""
+    s = running[key]
+    return s.host.run(command, user=s.host.spec.user, cwd=f"/home/{s.host.spec.user}", timeout=timeout)
+
+
+def reset(running, key: str) -> None:
+    """A host on which nothing was deployed yet (only the lab's override in the service directory)."""
+    s = running[key]
+    service = DATA.systems[key].service_dir
+    out = sh_on(running, key, f"cd {service} && if [ -f docker-compose.yml ]; then docker compose down --timeout 5; fi; "
+                              f"find . -mindepth 1 -maxdepth 1 ! -name {host_systems.OVERRIDE} -exec rm -rf {{}} +; "
+                              f"docker image rm lab-rollback:{key} >/dev/null 2>&1 || true")
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in s.service_dir.iterdir()) == [host_systems.OVERRIDE]
+
+
+def _bad_data(key: str) -> LabData:
+    """An image tag the host has not got: the start cannot find it (no registry in reach)."""
+    raw = DATA.model_dump(mode="json")
+    image = raw["images"][raw["systems"][key]["image"]]
+    image["ref"] = image["ref"].rsplit(":", 1)[0] + ":" + BAD_TAG
+    return LabData.model_validate(raw)
+
+
+def test_each_host_is_its_documented_system(systems):
+    """Reached under its alias as its user; the documented image, model snapshot and service directory."""
+    assert set(systems.systems) == set(KEYS) and KEYS
+    for key in KEYS:
+        system = DATA.systems[key]
+        snapshot = hf_cache.snapshot_path(DATA.infrastructure.nfs.mount_point, system.model.repo, system.model.snapshot)
+        out = systems.lab.ssh(key, f"hostname -f; id -un; docker image inspect {systems[key].image} --format ok; "
+                                   f"test -s {snapshot}/config.json && echo model; ls {system.service_dir}")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [system.host, system.ssh.user, "ok", "model", host_systems.OVERRIDE]
+        assert any("deploy: !reset" in d for d in systems[key].deltas()[:1])
+    print(f"\nstand-ins up in {systems.seconds['hosts']} s (models {systems.seconds['models']} s, "
+          f"images and files {systems.seconds['prepare']} s)")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, key, tmp_path):
+    reset(systems, key)
+    s = systems[key]
+    good = Checkout(DATA, key)
+    report = systems.reports.setdefault(key, host_blocks.PageReport(page_path(key), runnable=len(good.blocks())))
+    service = s.service_dir
+    times = {}
+
+    # 1. Prerequisites and Steps, as written: copy, check, start, wait for /health, model and context, record.
+    t = time.monotonic()
+    _must_pass(run_blocks(systems, good, good.section("Prerequisites") + good.section("Steps"), report), systems, key)
+    times["deploy"] = time.monotonic() - t
+    assert (service / "docker-compose.yml").read_text() == good.compose            # byte for byte
+    assert (service / operations.LAST_GOOD).read_text() == good.compose
+    assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image
+    assert not list(service.glob(operations.BACKUP_GLOB))                           # nothing ran there before
+    running = sh_on(systems, key, f"docker inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' "
+                                  f"{DATA.systems[key].container_name}")
+    assert running.stdout.split() == ["true", good.image], running.stdout + running.stderr
+
+    # 2. A bad configuration, applied twice (the operator retries from step 1): it fails on the host at the
+    #    step that needs the image, and the last good configuration survives both attempts.
+    bad = Checkout(_bad_data(key), key, tmp_path / "bad")
+    for attempt in (1, 2):
+        time.sleep(1.1)      # backups are named to the second; an operator's retry takes longer than that
+        failed = run_blocks(systems, bad, bad.section("Steps"))
+        # pegasus checks its local image in step 2; stella's start finds no image and no registry in step 3
+        assert failed is not None and failed.block.on == key and (
+            bad.image in failed.block.code or "docker compose up" in failed.block.code), \
+            f"attempt {attempt}: expected a host step to fail on the missing image, got " \
+            + (failed.message(HOST_NAMES) if failed else "no failure")
+        assert (service / "docker-compose.yml").read_text() == bad.compose
+        assert (service / operations.LAST_GOOD).read_text() == good.compose
+        assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image
+
+    # 3. Rollback as the page says: restore, point the image back, start as in step 3, wait as in step 4,
+    #    then check the model again (step 5). The page's last Rollback block stops the system: run at the end.
+    time.sleep(1.1)
+    t = time.monotonic()
+    rollback = good.section("Rollback")
+    stop = rollback[-1]
+    assert "docker compose down" in stop.code and "up -d" not in stop.code, stop.id
+    steps = good.section("Steps")
+    wait = [b for b in steps if b.on is None and "/health" in b.code and "for _ in" in b.code]
+    models = [b for b in steps if b.lang == "console" and "/v1/models" in b.code]
+    _must_pass(run_blocks(systems, good, rollback[:-1] + wait + models, report), systems, key)
+    times["rollback"] = time.monotonic() - t
+    assert (service / "docker-compose.yml").read_text() == good.compose
+    images = sh_on(systems, key, f"cd {DATA.systems[key].service_dir} && docker compose config --images")
+    assert images.stdout.strip() == good.image, images.stderr
+    contents = [p.read_text() for p in sorted(service.glob(operations.BACKUP_GLOB))]
+    # attempt 1 kept the good file, attempt 2 the bad one, the rollback the bad one again: nothing lost
+    assert contents == [good.compose, bad.compose, bad.compose], [p.name for p in sorted(service.glob(operations.BACKUP_GLOB))]
+
+    # 4. Stop, then the page's remaining sections in order (pre-stage on local disk, start at boot).
+    _must_pass(run_blocks(systems, good, [stop], report))
+    assert sh_on(systems, key, "docker ps -aq").stdout.strip() == ""
+    done = {b.id for b in good.section("Prerequisites") + steps + rollback}
+    rest = [b for b in good.blocks() if b.id not in done]
+    _must_pass(run_blocks(systems, good, rest, report))
+    report.not_in_procedure = [b.id for b in good.blocks() if b.id not in report.ran and b.id not in report.static]
+    assert not report.not_in_procedure
+    print(f"\n{key}: deploy {times['deploy']:.0f} s, rollback {times['rollback']:.0f} s; "
+          f"{len(report.ran)} of {report.runnable} blocks ran, {len(report.static)} static")
+
+
+def _broken(key: str, kind: str) -> LabData:
+    raw = DATA.model_dump(mode="json")
+    system = raw["systems"][key]
+    if kind == "ssh alias":
+        system["ssh"]["alias"] += "x"
+    elif kind == "service directory":
+        system["service_dir"] += "x"
+    else:
+        system["container_name"] += "x"
+    return LabData.model_validate(raw)
+
+
+@pytest.mark.parametrize("kind", ["ssh alias", "service directory", "container name"])
+@pytest.mark.parametrize("key", KEYS)
+def test_a_host_value_broken_in_the_data_fails_with_page_and_line(systems, key, kind, tmp_path):
+    """On a deployed host (the generated file copied, its container created), every non-disruptive block that
+    uses the broken value fails and names its page and line; the same blocks from the good data pass."""
+    reset(systems, key)
+    good = Checkout(DATA, key)
+    _must_pass(run_blocks(systems, good, good.section("Steps")[:1]))                 # step 1: the copy
+    created = sh_on(systems, key, f"cd {DATA.systems[key].service_dir} && docker compose create")
+    assert created.returncode == 0, created.stderr
+    broken = Checkout(_broken(key, kind), key, tmp_path / "broken")
+    good_blocks = {b.line: b for b in good.blocks()}
+    affected = [b for b in broken.blocks() if not b.disruptive and not host_blocks.static_reason(b, DATA)
+                and (b.code != good_blocks[b.line].code or (kind == "ssh alias" and b.on))]
+    assert affected, f"no runnable block uses the {kind}"
+    _must_pass(run_blocks(systems, good, [good_blocks[b.line] for b in affected]))    # the control
+    target = host_blocks.HostTarget(systems.lab.wrap, broken.path)
+    for block in affected:
+        result = host_blocks.run(block, target, _alias(broken.data, block))
+        assert not result.ok, f"{block.id} passed with a broken {kind}"
+        message = result.message(HOST_NAMES)
+        assert message.startswith(f"{page_path(key)}:{block.line}: "), message
+        assert broken.page.split("\n")[block.line - 1].lstrip().startswith("```"), message   # the line is the block's
+    sh_on(systems, key, f"cd {DATA.systems[key].service_dir} && docker compose down")
+
+
+LEAK_SCRIPT = textwrap.dedent("""
+    import subprocess
+    from pathlib import Path
+    from labdocs.lab import host_systems
+    from labdocs.model.loader import load
+    data = load()
+    with host_systems.running_systems(data, Path({state!r}), only=[{key!r}]) as running:
+        s = running[{key!r}]
+        print(running.lab.prefix, flush=True)
+        copied = subprocess.run(running.lab.wrap(["scp", {compose!r}, {alias!r} + ":{service}/docker-compose.yml"]),
+                                capture_output=True, text=True)
+        assert copied.returncode == 0, copied.stderr
+        out = s.host.run("cd {service} && docker compose create && docker ps -aq", user=s.host.spec.user)
+        assert out.stdout.strip(), out.stderr
+        raise RuntimeError("a failure while a container exists")
+""")
+
+
+def test_nothing_is_left_behind_with_a_container_created(systems):
+    """A run that fails while its host has a container: the container, engines, sshd, namespaces and files go."""
+    key = KEYS[0]
+    system = DATA.systems[key]
+    script = LEAK_SCRIPT.format(state=str(STATE), key=key, service=system.service_dir, 
+                                compose=str(ROOT / f"systems/{key}/docker-compose.yml"), alias=system.ssh.alias)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    prefix = out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+    assert prefix.startswith(sh.PREFIX) and prefix != systems.lab.prefix, out.stderr
+    assert out.returncode == 1 and "a failure while a container exists" in out.stderr, out.stderr
+    assert "host stand-ins torn down" in out.stderr
+    assert sh.leftovers(prefix, STATE) == []
+    shims = subprocess.run(["pgrep", "-af", f"{STATE}/{prefix}"], capture_output=True, text=True)
+    assert shims.stdout == "", shims.stdout
