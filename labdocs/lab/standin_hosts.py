@@ -602,6 +602,28 @@ GANESHA_EXPORT = """EXPORT {{
 """
 
 
+LAB_STAMPS = {".lab-build.json"}   # the lab's build stamps: not part of what a share holds
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """src's entries into dst: hard links when on the same filesystem (instant, the same bytes), copies otherwise;
+    symlinks kept as links (hub snapshots link into blobs/), the lab's stamps left out."""
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for name in [*filenames, *(d for d in dirnames if (Path(dirpath) / d).is_symlink())]:
+            source, target = Path(dirpath) / name, dst / rel / name
+            if name in LAB_STAMPS:
+                continue
+            if source.is_symlink():
+                target.symlink_to(os.readlink(source))
+                continue
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+
+
 def _nfs(lab: HostLab, host: Host) -> None:
     """rpcbind, then nfs-ganesha, in the host's namespaces; each export's folder assembled in the host's state."""
     blocks = []
@@ -613,10 +635,7 @@ def _nfs(lab: HostLab, host: Host) -> None:
         for folder in map(Path, folders):
             if not folder.is_dir():
                 raise HostLabError(f"{host.name}: {export}: {folder} is not a folder (build the lab's models first)")
-            for entry in sorted(folder.iterdir()):
-                # Hard links when on the same filesystem (instant, same bytes), a copy otherwise.
-                if _run(["cp", "-al", str(entry), str(tree)], check=False).returncode != 0:
-                    _run(["cp", "-a", str(entry), str(tree)], timeout=300)
+            _link_tree(folder, tree)
         blocks.append(GANESHA_EXPORT.format(id=i, path=tree, export=export, network=lab.network))
     recovery = host.state / "ganesha-recovery"
     recovery.mkdir()

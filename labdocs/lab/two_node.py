@@ -258,3 +258,66 @@ def pids_named(host: sh.Host, needle: str) -> list[int]:
 
 __all__ = ["Node", "Plan", "plan", "address_map", "connect", "check_link", "remap", "node_env", "start", "ray",
            "active_nodes", "wait_for", "stop_ray", "deltas", "lab_path", "process_env", "pids_named"]
+
+
+# --- serving through the cluster (issue 21, point 3) -------------------------------------------------
+
+def share_dir(root: Path, work: Path, models: Path) -> Path:
+    """The lab's stand-in for the containers' /models: the tiny models' folders and the share's extra
+    folders (tiktoken) side by side, as symlinks, like the NFS share the compose file mounts."""
+    share = work / "models"
+    share.mkdir(parents=True, exist_ok=True)
+    for src in [*sorted(models.glob("models--*")), *sorted((root / ".lab" / "share").glob("*"))]:
+        link = share / src.name
+        if not link.exists():
+            link.symlink_to(src.resolve())
+    return share
+
+
+@dataclass
+class ServeResult:
+    outcome: str          # "served" (the head's /health answered), "exited", or "timeout"
+    detail: str           # the last error line when it exited; the health answer when it served
+    log_tail: str
+    seconds: float
+    log: str = ""         # the whole server log
+
+
+def serve_through_cluster(lab: sh.HostLab, head: Node, env: dict[str, str], args: list[str], share: Path,
+                          log: Path, timeout: float = 420) -> ServeResult:
+    """The head's recorded `vllm serve ARGS` with the real vLLM CPU build, against the formed cluster:
+    the container's /models is the lab's share folder; `--enforce-eager` (no compile warm-up) and a 1 GiB
+    KV cache are lab deltas. Stopped as soon as it exits, serves (/health on the head) or times out."""
+    argv = [a.replace("/models/", f"{share}/", 1) if a.startswith("/models/") else a for a in args]
+    env = {**{k: v.replace("/models/", f"{share}/", 1) if v.startswith("/models/") else v
+              for k, v in env.items()},
+           "VLLM_CPU_KVCACHE_SPACE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    script = "exec vllm " + " ".join(shlex.quote(a) for a in [*argv, "--enforce-eager"])
+    host = lab[head.name]
+    t0 = time.monotonic()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(host.enter(["env", "-i", *[f"{k}={v}" for k, v in env.items()], "bash", "-c", script]),
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=sh._preexec_pdeathsig)
+    try:
+        while time.monotonic() - t0 < timeout:
+            if proc.poll() is not None:
+                text = log.read_text(errors="replace")
+                return ServeResult("exited", root_error(text), "\n".join(text.splitlines()[-40:]),
+                                   time.monotonic() - t0, text)
+            health = host.run("curl -fsS --max-time 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health")
+            if health.returncode == 0:
+                return ServeResult("served", f"/health {health.stdout}", "", time.monotonic() - t0)
+            time.sleep(3)
+        return ServeResult("timeout", "", "\n".join(log.read_text(errors="replace").splitlines()[-40:]),
+                           time.monotonic() - t0)
+    finally:
+        sh._kill(proc, 10)
+
+
+def root_error(output: str) -> str:
+    """The first `SomethingError: message` line in output: the root cause of a chained traceback (vLLM's API
+    server reports the engine core's failure after it, as "Engine core initialization failed")."""
+    lines = [ln.strip() for ln in output.splitlines()
+             if re.match(r"^\s*(\(\w+ pid=\d+\)\s*)?[\w.]*(Error|Exception): ", ln)]
+    return re.sub(r"^\(\w+ pid=\d+\)\s*", "", lines[0]) if lines else ""
