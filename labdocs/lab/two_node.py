@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from labdocs import hf_cache
 from labdocs.lab import standin_hosts as sh
 
 
@@ -267,7 +268,7 @@ def share_dir(root: Path, work: Path, models: Path) -> Path:
     folders (tiktoken) side by side, as symlinks, like the NFS share the compose file mounts."""
     share = work / "models"
     share.mkdir(parents=True, exist_ok=True)
-    for src in [*sorted(models.glob("models--*")), *sorted((root / ".lab" / "share").glob("*"))]:
+    for src in [*sorted(models.glob(hf_cache.REPO_PREFIX + "*")), *sorted((root / ".lab" / "share").glob("*"))]:
         link = share / src.name
         if not link.exists():
             link.symlink_to(src.resolve())
