@@ -187,10 +187,13 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, k
 
     # 2. A bad configuration, applied twice (the operator retries from step 1): it fails on the host at the
     #    step that needs the image, and the last good configuration survives both attempts.
+    #    Attempt 2 runs step 1 twice at once (a retried copy within the same second): no copy may be lost.
     bad = Checkout(_bad_data(key), key, tmp_path / "bad")
+    bad_steps = bad.section("Steps")
+    copy = [b for b in bad_steps if b.disruptive and "scp " in b.code and "docker-compose.yml" in b.code]
+    assert copy and bad_steps[:len(copy)] == copy, [b.id for b in bad_steps]
     for attempt in (1, 2):
-        time.sleep(1.1)      # backups are named to the second; an operator's retry takes longer than that
-        failed = run_blocks(systems, bad, bad.section("Steps"))
+        failed = run_blocks(systems, bad, (copy if attempt == 2 else []) + bad_steps)
         # pegasus checks its local image in step 2; stella's start finds no image and no registry in step 3
         assert failed is not None and failed.block.on == key and (
             bad.image in failed.block.code or "docker compose up" in failed.block.code), \
@@ -200,9 +203,20 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, k
         assert (service / operations.LAST_GOOD).read_text() == good.compose
         assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image
 
+    # Step 7 run anyway after the failed attempt (the old container may still answer /health): it must
+    # refuse, and the last good configuration stays.
+    record = [b for b in bad_steps if f"> {operations.LAST_GOOD_IMAGE}" in b.code]
+    assert len(record) == 1, [b.id for b in bad_steps]
+    refused = run_blocks(systems, bad, record)
+    assert refused is not None, "step 7 recorded a file the running container was not started from"
+    if sh_on(systems, key, "docker ps -q").stdout.strip():      # the old container still runs (and answers)
+        assert "not recorded: the running container was not started from" in refused.outcomes[-1].stderr, \
+            refused.message(HOST_NAMES)
+    assert (service / operations.LAST_GOOD).read_text() == good.compose
+    assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image
+
     # 3. Rollback as the page says: restore, point the image back, start as in step 3, wait as in step 4,
     #    then check the model again (step 5). The page's last Rollback block stops the system: run at the end.
-    time.sleep(1.1)
     t = time.monotonic()
     rollback = good.section("Rollback")
     stop = rollback[-1]
@@ -216,8 +230,8 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, k
     images = sh_on(systems, key, f"cd {DATA.systems[key].service_dir} && docker compose config --images")
     assert images.stdout.strip() == good.image, images.stderr
     contents = [p.read_text() for p in sorted(service.glob(operations.BACKUP_GLOB))]
-    # attempt 1 kept the good file, attempt 2 the bad one, the rollback the bad one again: nothing lost
-    assert contents == [good.compose, bad.compose, bad.compose], [p.name for p in sorted(service.glob(operations.BACKUP_GLOB))]
+    # attempt 1 kept the good file, attempt 2 the bad one twice, the rollback the bad one again: nothing lost
+    assert contents == [good.compose, bad.compose, bad.compose, bad.compose], [p.name for p in sorted(service.glob(operations.BACKUP_GLOB))]
 
     # 4. Stop, then the page's remaining sections in order (pre-stage on local disk, start at boot).
     _must_pass(run_blocks(systems, good, [stop], report))

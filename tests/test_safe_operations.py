@@ -271,3 +271,19 @@ def test_a_host_stand_in_runs_all_but_what_needs_the_real_hardware(code, needs):
 
     why = host_blocks.static_reason(fences.Block("p.md", 1, "bash", code + "\n", {"on": "stella"}), load())
     assert (why is None) if needs is None else (needs in why), why
+
+
+def test_backups_made_within_one_second_are_all_kept(tmp_path):
+    """Step 1's backup, run three times as fast as bash can (a retried step): three copies, listed oldest first.
+    Three runs inside one second fall at least twice into the same second, so names to the second collide."""
+    service = tmp_path / "vllm-service"
+    script = []
+    for n in range(3):
+        script += [f"echo {n} > {service}/docker-compose.yml" if n else f"mkdir -p {service} && echo 0 > {service}/docker-compose.yml",
+                   operations.backup_running(str(service))]
+    started = subprocess.run(["date", "+%s"], capture_output=True, text=True).stdout
+    out = subprocess.run(["bash", "-e", "-c", "\n".join(script)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    took = int(subprocess.run(["date", "+%s"], capture_output=True, text=True).stdout) - int(started)
+    copies = sorted(service.glob(operations.BACKUP_GLOB))
+    assert took <= 1 and [p.read_text() for p in copies] == ["0\n", "1\n", "2\n"], [p.name for p in copies]

@@ -16,7 +16,12 @@ from labdocs.engines import engine_of
 LAST_GOOD = "docker-compose.yml.last-good"   # written only once the running file passed its health check
 LAST_GOOD_IMAGE = "image.last-good"          # the image that file runs, kept by the maintenance prune
 BACKUP_GLOB = "docker-compose.yml.2*"        # timestamped copies, one per deploy or rollback, never overwritten
-TIMESTAMP = "$(date -u +%Y%m%dT%H%M%SZ)"     # expands on the host
+# Expands on the host (GNU date). To the nanosecond: two copies in one second (a retried step) must not
+# overwrite each other; fixed width, so `ls` lists them oldest first.
+TIMESTAMP = "$(date -u +%Y%m%dT%H%M%S.%NZ)"
+BACKUP_NAME = "YYYYmmddTHHMMSS.NNNNNNNNNZ"  # how the page spells the timestamp
+SERVICE = "vllm"                             # the one compose service of every generated file (_compose.j2)
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"   # compose's label: the service config a container was created from
 
 # NVIDIA's DGX Spark playbook form.
 DROP_PAGE_CACHE = "sudo sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'"
@@ -72,12 +77,23 @@ def start(system: System, service_dir: str) -> list[str]:
     return [f"cd {service_dir} && docker compose down", DROP_PAGE_CACHE, memory_check(system), "docker compose up -d"]
 
 
+def started_from_file() -> list[str]:
+    """Fails, saying why, unless a running container was created from docker-compose.yml as it is now:
+    compose labels each container with the hash of its service config, and `config --hash` computes the
+    file's. After a failed start the old container may still answer /health; its file is not this one."""
+    return [f"hash=$(docker compose config --hash {SERVICE} | cut -d' ' -f2)",
+            f"if [ -z \"$(docker ps -q --filter label={CONFIG_HASH_LABEL}=$hash)\" ]; then "
+            f"echo \"not recorded: the running container was not started from this docker-compose.yml "
+            f"(did step 2 or 3 fail?)\" >&2; false; fi"]
+
+
 def record_last_good(service_dir: str, health_url: str | None) -> str:
     """Written only after the running configuration answered its health check (the head's, for a worker
-    checked from the head's step)."""
-    check = f"curl -fsS --max-time 5 {health_url} && " if health_url else ""
-    return (f"cd {service_dir} && {check}cp docker-compose.yml {LAST_GOOD} "
-            f"&& docker compose config --images > {LAST_GOOD_IMAGE} && echo \"last good: $(cat {LAST_GOOD_IMAGE})\"")
+    checked from the head's step), and only if the running container was started from this file."""
+    check = [f"curl -fsS --max-time 5 {health_url}"] if health_url else []
+    return " \\\n  && ".join([f"cd {service_dir}", *check, *started_from_file(), f"cp docker-compose.yml {LAST_GOOD}",
+                             f"docker compose config --images > {LAST_GOOD_IMAGE}",
+                             f"echo \"last good: $(cat {LAST_GOOD_IMAGE})\""])
 
 
 def rollback_image(key: str) -> str:
@@ -144,13 +160,14 @@ class Procedure:
         self.record = record_last_good(d, f"{view.api_base}/health")
         self.rollback_image = rollback_image(view.key)
         self.keep_image = keep_image(d, view.key)
-        self.record_worker = {w.ssh_alias: over_ssh(w.ssh_alias, f"{record_last_good(d, None)} && {keep_image(d, view.key)}")
+        self.record_worker = {w.ssh_alias: over_ssh(w.ssh_alias, f"{record_last_good(d, None)} \\\n  && {keep_image(d, view.key)}")
                               for w in view.workers}
         self.restore = restore_last_good(d)
         self.restore_image = restore_image(d, view.key)
         self.restore_worker = {w.ssh_alias: over_ssh(w.ssh_alias, f"{restore_last_good(d)} && {restore_image(d, view.key)}")
                                for w in view.workers}
         self.last_good, self.last_good_image, self.backups = LAST_GOOD, LAST_GOOD_IMAGE, BACKUP_GLOB
+        self.backup_name = f"docker-compose.yml.{BACKUP_NAME}"
         # Start at boot, only once the weights' directory is mounted (fstab mounts the share with nofail).
         self.unit = boot_unit_name(view.key)
         self.unit_workdir, self.unit_compose_file = compose_location(d)
