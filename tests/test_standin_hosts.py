@@ -151,3 +151,11 @@ def test_nothing_is_left_behind(mode, tmp_path):
         assert proc.returncode == {"ok": 0, "fail": 1, "SIGINT": -2, "SIGTERM": 128 + 15}[mode], err
         assert "host stand-ins torn down" in err
     assert _leftovers(prefix) == []
+
+
+@pytest.mark.parametrize("where", ["/tmp/labdocs-clone/.lab/standin-hosts", "/home/someone/labdocs/.lab/standin-hosts"])
+def test_a_state_folder_the_hosts_would_not_see_is_refused_with_a_hint(where):
+    """Each stand-in mounts its own /home, /tmp, /run and /mnt: a checkout there would be hidden from it."""
+    with pytest.raises(sh.HostLabError, match=r"which every host stand-in replaces.*Hint: run the host tests"):
+        with sh.running_hosts([sh.HostSpec("h1", "h1.home.arpa", docker=False)], Path(where)):
+            pass

@@ -726,12 +726,28 @@ def _preflight(nfs: bool = False) -> None:
                            "(iproute2, util-linux, openssh-server, docker.io; nfs-ganesha, nfs-ganesha-vfs, rpcbind)")
 
 
+# What each stand-in replaces with its own (_HOLDER): lab files below these are hidden inside a host.
+SHADOWED = ("/home", "/tmp", "/run", "/mnt")
+
+
+def _check_not_shadowed(*paths: Path) -> None:
+    for path in paths:
+        real = path.resolve()
+        hit = next((d for d in SHADOWED if real.is_relative_to(d)), None)
+        if hit:
+            raise HostLabError(
+                f"{path} lies under {hit}, which every host stand-in replaces with its own, so the hosts "
+                f"could not see it. Hint: run the host tests from a checkout outside {', '.join(SHADOWED)} "
+                "(e.g. /srv/labdocs or /opt/labdocs)")
+
+
 @contextlib.contextmanager
 def running_hosts(specs: list[HostSpec], state_root: Path, *, compose_binary: Path | None = None,
                   slot: int | None = None, timeout: float = 60.0) -> Iterator[HostLab]:
     """Start the hosts (in parallel where it matters: the daemons), check the address rule, yield the
     HostLab, and always tear everything down."""
     _preflight(nfs=any(s.nfs_exports for s in specs))
+    _check_not_shadowed(Path(state_root), *(Path(src) for s in specs for src in s.files.values()))
     if len({s.name for s in specs}) != len(specs):
         raise HostLabError("host names must be unique")
     slot, lock = _take_slot(slot)

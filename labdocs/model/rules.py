@@ -46,6 +46,7 @@ def _provenance(data: LabData) -> Iterator[Problem]:
             refs.append((base + ("memory", "source"), s.memory.source))
         if s.cluster:
             refs.append((base + ("cluster", "source"), s.cluster.source))
+        refs += [(base + ("evaluations", i, "source"), e.source) for i, e in enumerate(s.evaluations or [])]
         for block, figure in (("speed", s.speed.decode_tokens_per_s), ("load", s.load.minutes)):
             fact = getattr(s, block)
             if figure is not None and (fact.source is None) == (fact.estimate is None):

@@ -321,6 +321,18 @@ class Load(Strict):
     estimate: Text | None = Field(default=None, description="how the figure was estimated, if it was not measured")
 
 
+class Evaluation(Strict):
+    """One model tried on a system (the lab kept a table per model switch): how fast, how big, what was decided."""
+
+    model: Text = Field(description="the model tried, as the lab names it, e.g. Qwen3-8B Q8_0")
+    date: IsoDate = Field(description='when it was measured, quoted: "YYYY-MM-DD"')
+    decode_tok_s: Positive = Field(description="decode speed, tokens/s")
+    prompt_tok_s: Positive | None = Field(default=None, description="prompt processing speed, tokens/s")
+    size_gib: Positive | None = Field(default=None, description="the model files' size, GiB")
+    verdict: Text = Field(description="what was decided, e.g. kept, or replaced by a faster model")
+    source: Identifier = Field(description="a key of sources: (where it was measured)")
+
+
 class Memory(Strict):
     weights_gib: Positive = Field(description="weights in GPU memory, GiB")
     kv_cache_gib: Positive
@@ -454,6 +466,8 @@ class System(Strict):
     weights: Literal["nfs", "local"] = Field(
         default="nfs", description="where the container reads weights: the NFS mount, or the host's pre-staged copy")
     cluster: Cluster | None = None
+    evaluations: list[Evaluation] | None = Field(
+        default=None, min_length=1, description="models tried on this system, shown on its README")
 
 
 class OpenCode(Strict):

@@ -1,4 +1,7 @@
-"""Command line: `python -m labdocs.render {validate,generate,check}`. Exit 0 ok, 1 drift, 2 invalid data."""
+"""Command line: `python -m labdocs.render {validate,generate,check,migration}`. Exit 0 ok, 1 drift, 2 invalid data.
+
+`migration --from OLD --to NEW --system KEY [--changelog]` prints the "what changes" page for a system whose
+engine or model differs between two data files (or only its CHANGELOG entry)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from labdocs.render import generate
+from labdocs.render import generate, migration
+from labdocs.render.views import source_name
 from labdocs.model.errors import DataInvalid
 from labdocs.model.loader import load_checked
 from labdocs.paths import DEFAULT_DATA, ROOT
@@ -29,11 +33,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labdocs.render", description=__doc__)
-    parser.add_argument("command", choices=["validate", "generate", "check"],
-                        help="validate the data; write generated files; or check them for drift")
+    parser.add_argument("command", choices=["validate", "generate", "check", "migration"],
+                        help="validate the data; write generated files; check them for drift; or print a migration page")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data file (default: data/systems.yaml)")
     parser.add_argument("--out", type=Path, default=ROOT, help="where generated files go (default: the repo)")
+    parser.add_argument("--from", dest="old", type=Path, default=DEFAULT_DATA, help="migration: the data before")
+    parser.add_argument("--to", dest="new", type=Path, help="migration: the data after")
+    parser.add_argument("--system", help="migration: the system that changes")
+    parser.add_argument("--changelog", action="store_true", help="migration: print only the CHANGELOG entry")
     args = parser.parse_args(argv)
+    if args.command == "migration":
+        return _migration(parser, args)
     try:
         data, warnings = load_checked(args.data)
         for warning in warnings:
@@ -69,6 +79,21 @@ def _run(argv: list[str] | None) -> int:
     for rel in plan.stale:
         print(f"removed {rel}")
     print(f"{len(plan.files)} files, {len(plan.changed)} changed, {len(plan.stale)} removed")
+    return 0
+
+
+def _migration(parser: argparse.ArgumentParser, args) -> int:
+    if args.new is None or args.system is None:
+        parser.error("migration needs --to DATA and --system KEY")
+    try:
+        old, new = load_checked(args.old)[0], load_checked(args.new)[0]
+        make = migration.changelog if args.changelog else migration.page
+        sys.stdout.write(make(old, new, args.system, source_name(args.old), source_name(args.new)))
+    except DataInvalid as exc:
+        return _invalid(exc)
+    except migration.MigrationError as exc:
+        print(f"migration: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

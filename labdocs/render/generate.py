@@ -28,6 +28,7 @@ from pathlib import Path
 from labdocs.model.loader import load
 from labdocs.paths import DEFAULT_DATA, ROOT
 from labdocs.model import overlay
+from labdocs.render import migration
 from labdocs.render.marker import is_generated, marker
 from labdocs.render.views import render_all, source_name
 from labdocs.model.schema import FORGES, LabData
@@ -84,6 +85,7 @@ def plan(data_path: Path = DEFAULT_DATA, out_root: Path = ROOT, data: LabData | 
         base = source_name(data_path)
         files.update(overlay.examples(DEFAULT_DATA.read_text(encoding="utf-8"), base,
                                       lambda name: marker(base, f"overlay {name}", "hash")))
+        files.update(migration.example_page(ROOT, data, base))
     result = Plan(out_root, files)
     for rel, text in files.items():
         try:

@@ -59,6 +59,17 @@ def attribute(value: object) -> str:
     return _comment(value).replace("&", "&amp;").replace('"', "&quot;")
 
 
+# Characters that could make a table cell's text into structure: HTML, a cell break, a code span, a link, an
+# escape, attribute lists ({: }), Jinja, emphasis. Entities keep the text as it reads.
+_CELL_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>|`\\[]{}*"}
+
+
+def cell(value: object) -> str:
+    """Text for a Markdown table cell: a line break (which would end the table) is refused, and every
+    character listed in _CELL_ENTITIES becomes its entity."""
+    return "".join(_CELL_ENTITIES.get(c, c) for c in _comment(value))
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """One environment per process: `mkdocs serve` regenerates on every change, and compiling the
@@ -76,6 +87,7 @@ def environment() -> jinja2.Environment:
     env.filters["yaml"] = _yaml_scalar
     env.filters["comment"] = _comment
     env.filters["attribute"] = attribute
+    env.filters["cell"] = cell
     env.filters["shell_join"] = lambda argv: " ".join(shlex.quote(str(a)) for a in argv)
     return env
 
@@ -195,7 +207,8 @@ class SystemView:
                self.image.version_source if self.image else None,
                s.load.source, s.memory.source if s.memory else None, *(f.source for f in self.offline_files),
                s.cluster.source if s.cluster else None,
-               self.platform.interconnect.source if s.cluster and self.platform.interconnect else None]
+               self.platform.interconnect.source if s.cluster and self.platform.interconnect else None,
+               *(e.source for e in s.evaluations or [])]
         return [(i, self.data.sources[i]) for i in dict.fromkeys(ids) if i]
 
     def _head_script(self) -> str:
