@@ -21,6 +21,7 @@ import json
 import resource
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,7 +282,9 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
         effective, _why = _effective_parser(spec, built[spec.name])
         swaps[spec.name] = {spec.tool_call_parser: effective} if effective != spec.tool_call_parser else {}
     models_seconds = time.monotonic() - t0
-    files = Path(state_root).resolve() / "system-files"
+    # One folder per run: two runs (a test's and its subprocess's) must not remove each other's /opt.
+    Path(state_root).mkdir(parents=True, exist_ok=True)
+    files = Path(tempfile.mkdtemp(prefix="system-files-", dir=Path(state_root).resolve()))
     try:
         host_specs = [host_spec(data, k, files / k) for k in keys]
         t1 = time.monotonic()
