@@ -115,4 +115,7 @@ def _env():
 def example_page(root: Path, base: LabData, base_source: str) -> dict[str, str]:
     """The bundled example's page, for the drift check (generated with data/systems.yaml)."""
     rel, key = EXAMPLE
+    # A lab of its own (an adopter's data, a lab made from an example) has no such system to migrate.
+    if key not in base.systems or not (root / rel).is_file():
+        return {}
     return {EXAMPLE_PAGE: page(base, load(root / rel), key, base_source, rel)}
