@@ -71,35 +71,28 @@ class Drift(Record):
     message: str
 
 
-class HealthCheck(Record):
+class HttpCheck(Record):
+    """What every check of one endpoint records first (fields keep this order in the files: base first)."""
+
     ok: bool | None = None
     skipped: str | None = None
     status: int | None = None
     latency_ms: Num | None = None
     error: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+
+
+class HealthCheck(HttpCheck):
     down: bool = False
     summary: str | None = None
 
 
-class VersionCheck(Record):
-    ok: bool | None = None
-    skipped: str | None = None
-    status: int | None = None
-    latency_ms: Num | None = None
-    error: str | None = None
-    evidence: list[Evidence] = Field(default_factory=list)
+class VersionCheck(HttpCheck):
     version: str | None = None
     summary: str | None = None
 
 
-class ModelsCheck(Record):
-    ok: bool | None = None
-    skipped: str | None = None
-    status: int | None = None
-    latency_ms: Num | None = None
-    error: str | None = None
-    evidence: list[Evidence] = Field(default_factory=list)
+class ModelsCheck(HttpCheck):
     served: list[str] = Field(default_factory=list)
     expected_id: str | None = None
     id_match: bool | None = None
@@ -110,13 +103,7 @@ class ModelsCheck(Record):
     summary: str | None = None
 
 
-class MetricsCheck(Record):
-    ok: bool | None = None
-    skipped: str | None = None
-    status: int | None = None
-    latency_ms: Num | None = None
-    error: str | None = None
-    evidence: list[Evidence] = Field(default_factory=list)
+class MetricsCheck(HttpCheck):
     vllm_series: int | None = None
     sources: dict[str, str] = Field(default_factory=dict)      # value -> the metric name it was read from
     requests_running: Num | None = None
