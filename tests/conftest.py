@@ -19,6 +19,24 @@ from synth import copy_repo
 pytest_plugins = ["labdocs.doctests.plugin"]
 
 BIN = Path(sys.executable).parent
+_PREBUILD = pytest.StashKey[object]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Tests marked llama_server need the lab's llama-server: when it is not cached, build it from the start of
+    the session at the lowest CPU priority (lab.llamacpp_build.build_in_background), not when the first of
+    them runs."""
+    if session.config.option.collectonly or not any(i.get_closest_marker("llama_server") for i in session.items):
+        return
+    from labdocs.lab import llamacpp_build
+
+    session.config.stash[_PREBUILD] = llamacpp_build.build_in_background(ROOT / "test-results" / "llama-server-build.log")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from labdocs.lab import llamacpp_build
+
+    llamacpp_build.stop_background(session.config.stash.get(_PREBUILD, None))
 
 
 def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
