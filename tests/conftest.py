@@ -19,24 +19,27 @@ from synth import copy_repo
 pytest_plugins = ["labdocs.doctests.plugin"]
 
 BIN = Path(sys.executable).parent
-_PREBUILD = pytest.StashKey[object]()
+_PREPARED = pytest.StashKey[list]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Tests marked llama_server need the lab's llama-server: when it is not cached, build it from the start of
-    the session at the lowest CPU priority (lab.llamacpp_build.build_in_background), not when the first of
-    them runs."""
-    if session.config.option.collectonly or not any(i.get_closest_marker("llama_server") for i in session.items):
+    """Start the lab's slow preparations now when the selected tests need them and they are not done: the lab
+    venv (tests marked lab or llama_server) and the llama-server (llama_server), lab.background."""
+    if session.config.option.collectonly:
         return
-    from labdocs.lab import llamacpp_build
+    from labdocs.lab import background
 
-    session.config.stash[_PREBUILD] = llamacpp_build.build_in_background(ROOT / "test-results" / "llama-server-build.log")
+    def marked(name: str) -> bool:
+        return any(item.get_closest_marker(name) for item in session.items)
+
+    session.config.stash[_PREPARED] = background.prepare(marked("lab"), marked("llama_server"), ROOT / "test-results")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from labdocs.lab import llamacpp_build
+    from labdocs.lab import background
 
-    llamacpp_build.stop_background(session.config.stash.get(_PREBUILD, None))
+    for proc in session.config.stash.get(_PREPARED, []):
+        background.stop(proc)
 
 
 def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

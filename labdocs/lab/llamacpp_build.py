@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -184,33 +183,6 @@ def build(jobs: int = 2, options: dict[str, str] = BUILD_OPTIONS) -> dict:
     record = json.loads((cache_dir(options) / "build.json").read_text())
     return {"path": str(out), "built": built, "seconds": round(time.monotonic() - t0, 1),
             "build_seconds": record["build_seconds"]}
-
-
-def build_in_background(log: Path) -> subprocess.Popen | None:
-    """Start `build()` at the lowest CPU priority in its own process group, when no binary is cached: it then
-    runs on the CPU a test session leaves idle (downloads, waits for servers to answer) instead of 2.3 minutes
-    of its own, and a later `build()` waits for it on the build lock. None when the binary is cached."""
-    if binary().exists():
-        return None
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        return subprocess.Popen(["nice", "-n", "19", sys.executable, "-m", "labdocs.lab.llamacpp_build", "--build"],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
-                                start_new_session=True)
-
-
-def stop_background(proc: subprocess.Popen | None) -> None:
-    """Stop a background build that is still running (its partial work folder is removed by the next build)."""
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 # --- the flag list of the built binary ---------------------------------------------------------------
