@@ -87,6 +87,9 @@ class HostSpec:
     # NFS exports the host serves, read-only: the export as clients name it (e.g. /volume1/models) -> folders
     # of this machine whose entries it holds (hard-linked into the host's state, so the server sees one filesystem)
     nfs_exports: dict[str, list[str]] = field(default_factory=dict)
+    # Docker's root as on a real host: /var/lib/docker, a tmpfs reporting this many GB (the host's disk; the lab's
+    # images are small). None: the engine keeps its root in the host's state folder, on this machine's disk.
+    docker_disk_gb: int | None = None
     systemd: bool = False              # systemd as the host's init (PID 1 of its own PID namespace)
     fstab: list[str] = field(default_factory=list)   # the host's /etc/fstab lines (systemd hosts: mount units)
 
@@ -645,6 +648,12 @@ mount --bind "$S/home" /home
 mount -t tmpfs -o mode=755 lab-mnt /mnt
 mkdir -p /mnt/models && mount --bind "$S/mnt/models" /mnt/models
 mount --bind "$S/tmp" /tmp
+if [ -n "$LAB_DOCKER_DISK_GB" ]; then
+  # /var/lib/docker without touching this machine's /var/lib: an overlay whose writes stay in this namespace
+  mkdir -p "$S/var-lib" && mount -t tmpfs -o mode=755 lab-var-lib "$S/var-lib" && mkdir "$S/var-lib/up" "$S/var-lib/work"
+  mount -t overlay lab-var-lib -o "lowerdir=/var/lib,upperdir=$S/var-lib/up,workdir=$S/var-lib/work" /var/lib
+  mkdir -p /var/lib/docker && mount -t tmpfs -o "mode=710,size=${LAB_DOCKER_DISK_GB}G" lab-docker /var/lib/docker
+fi
 for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
 hostname "$(cat "$S/etc/hostname")"
 touch "$S/ready"
@@ -687,6 +696,11 @@ for f in passwd group shadow hostname hosts resolv.conf sudoers sudoers.d fstab 
   [ -e "/etc/$f" ] || { echo "/etc/$f missing on this machine" >&2; exit 1; }
   mount --bind "$S/etc/$f" "/etc/$f"
 done
+if [ -n "$LAB_DOCKER_DISK_GB" ]; then   # as in _HOLDER
+  mkdir -p "$S/var-lib" && mount -t tmpfs -o mode=755 lab-var-lib "$S/var-lib" && mkdir "$S/var-lib/up" "$S/var-lib/work"
+  mount -t overlay lab-var-lib -o "lowerdir=/var/lib,upperdir=$S/var-lib/up,workdir=$S/var-lib/work" /var/lib
+  mkdir -p /var/lib/docker && mount -t tmpfs -o "mode=710,size=${LAB_DOCKER_DISK_GB}G" lab-docker /var/lib/docker
+fi
 mount --bind "$S/var-lib-systemd" /var/lib/systemd
 mkdir -p /var/log/journal && mount --bind "$S/journal" /var/log/journal
 mount --bind "$S/home" /home
@@ -703,15 +717,16 @@ exec env -i container=labdocs-standin /lib/systemd/systemd --unit=labhost.target
 def _holder(host: Host) -> None:
     files = [f"{src}={dst}" for dst, src in host.spec.files.items()]
     (host.state / "mnt" / "models").mkdir(parents=True, exist_ok=True)
+    disk = {"LAB_DOCKER_DISK_GB": str(host.spec.docker_disk_gb or "")}
     if host.spec.systemd:
         host.cgroups = _make_cgroups(f"{CGROUP_PREFIX}{host.netns}")
         argv = ["nsenter", f"--net=/run/netns/{host.netns}", "sh", "-c", _JOIN_CGROUPS, "sh", *files]
-        env = {**os.environ, "HOLDER": _HOLDER_SYSTEMD, "STATE": str(host.state),
+        env = {**os.environ, **disk, "HOLDER": _HOLDER_SYSTEMD, "STATE": str(host.state),
                "CGROUPS": "\n".join(map(str, host.cgroups))}
     else:
         argv = ["nsenter", f"--net=/run/netns/{host.netns}", "unshare", "--mount", "--uts", "--propagation", "private",
                 "sh", "-c", _HOLDER, str(host.state), *files]
-        env = None
+        env = {**os.environ, **disk}
     host.holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, start_new_session=True, preexec_fn=_preexec_pdeathsig, env=env)
     deadline = time.monotonic() + 10
@@ -774,9 +789,13 @@ def _sshd(host: Host) -> None:
     _daemon(host, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)])
 
 
+DOCKER_ROOT = "/var/lib/docker"     # with HostSpec.docker_disk_gb (the holder mounts it)
+
+
 def _dockerd(host: Host) -> None:
-    data = host.state / "docker"
-    data.mkdir(parents=True, exist_ok=True)
+    data = Path(DOCKER_ROOT) if host.spec.docker_disk_gb else host.state / "docker"
+    if not host.spec.docker_disk_gb:
+        data.mkdir(parents=True, exist_ok=True)
     config = _write(host.state / "daemon.json", "{}\n")
     _daemon(host, "dockerd", [
         "dockerd", "--data-root", str(data), "--exec-root", "/run/docker-exec", "--pidfile", "/run/docker.pid",
@@ -942,7 +961,7 @@ def _preflight(nfs: bool = False) -> None:
 
 
 # What each stand-in replaces with its own (_HOLDER): lab files below these are hidden inside a host.
-SHADOWED = ("/home", "/tmp", "/run", "/mnt")
+SHADOWED = ("/home", "/tmp", "/run", "/mnt", "/var/lib")     # /var/lib: an overlay (docker_disk_gb)
 
 
 def _check_not_shadowed(*paths: Path) -> None:
