@@ -8,10 +8,15 @@ automatically): no GPU reservation, no privileged mode, the lab's CPU entrypoint
 mounts of this machine's /usr, the lab's python and the lab's vLLM venv (so the container runs the lab's vLLM
 CPU build). `deltas()` lists every difference from the real host, for the test report.
 
+A cluster system (running_cluster) gets one stand-in per node, joined by the direct link of lab.two_node, each
+with the same override plus what a node needs: the example's interconnect addresses mapped into the lab wherever
+its service names them, the pinned Ray layer (lab.ray_layer), and a `vllm` that keeps the Ray executor.
+
 The image is not pulled or built from a base: `docker import` of a tarball holding only /lab/cpu-entrypoint
 (and empty top-level folders), tagged with the documented name (e.g. nvcr.io/nvidia/vllm:25.12-py3).
 
-Stdlib only (imported by the test process); the tiny models are built with the lab venv (lab.servers).
+Stdlib and yaml (through lab.two_node; imported by the test process); the tiny models are built with the lab
+venv (lab.servers).
 """
 
 from __future__ import annotations
@@ -186,8 +191,8 @@ class ClusterNode:
         return [f"the example's addresses mapped into the lab in {', '.join(mapped)} "
                 f"({', '.join(f'{a} -> {b}' for a, b in self.amap.items())}), by the override; the generated "
                 "file keeps the real ones",
-                f"Ray {self.ray_dir.name} layer ({self.ray_dir}) mounted read-only and first on PYTHONPATH (the kit "
-                "image ships its own Ray); `--num-gpus=1` is a logical resource, there is no GPU behind it",
+                f"Ray from the lab's pinned layer ({self.ray_dir}, lab/requirements-ray.txt) mounted read-only and on "
+                "PYTHONPATH (the kit image ships its own Ray); `--num-gpus=1` is a logical resource, no GPU behind it",
                 f"`vllm` is {VLLM_WRAPPER} (the lab's CPU entrypoint): GPU-only flags dropped, the tensor/pipeline "
                 "parallel sizes and the Ray executor kept, so the CPU build's own answer to them shows"]
 
@@ -199,6 +204,7 @@ def cluster_node(node: two_node.Node, amap: dict[str, str], ray_dir: Path, root:
     env = service.get("environment") or {}
     environment = {k: two_node.remap(str(v), amap) for k, v in env.items()
                    if two_node.remap(str(v), amap) != str(v)}
+
     def mapped_list(value) -> list[str] | None:
         if value is None:
             return None
