@@ -31,6 +31,13 @@ NEEDS = [
 ]
 URL = re.compile(r"https?://([A-Za-z0-9.-]+)")
 
+# Pages with host blocks that another piece of work runs, and why they are not run as pages on the stand-ins
+# (their host blocks stay static, with this reason).
+NOT_HERE = {
+    "vllm-gb10/SETUP.md": "the build kit's SETUP builds a GPU image on its host; not run as a page on the "
+                          "stand-ins (issue 16: SETUP on a pegasus stand-in)",
+}
+
 
 def _in_lab(host: str, domain: str) -> bool:
     """A URL's host the lab answers: a name under the lab's domain, or loopback (the workstation itself)."""
@@ -123,27 +130,3 @@ def run(block: fences.Block, target: HostTarget, alias: str | None) -> Result:
         if result.problem:
             break
     return result
-
-
-@dataclass
-class PageReport:
-    """Per page: which runnable blocks ran on a host stand-in or the workstation, which stayed static (why)."""
-
-    page: str
-    runnable: int = 0
-    ran: dict[str, str] = field(default_factory=dict)        # block id -> "host" | "workstation"
-    static: dict[str, str] = field(default_factory=dict)     # block id -> reason
-    not_in_procedure: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        hosts = sum(1 for w in self.ran.values() if w == "host")
-        out = [f"{self.page}: {self.runnable} runnable, {len(self.ran)} ran ({hosts} on a host, "
-               f"{len(self.ran) - hosts} from the workstation), {len(self.static)} static, "
-               f"{len(self.not_in_procedure)} not in the procedure"]
-        out += [f"  static {bid}: {why}" for bid, why in sorted(self.static.items(), key=lambda x: _line(x[0]))]
-        out += [f"  not in the procedure: {bid}" for bid in self.not_in_procedure]
-        return out
-
-
-def _line(block_id: str) -> int:
-    return int(block_id.rsplit(":", 1)[1])
