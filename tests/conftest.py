@@ -19,6 +19,27 @@ from synth import copy_repo
 pytest_plugins = ["labdocs.doctests.plugin"]
 
 BIN = Path(sys.executable).parent
+_PREPARED = pytest.StashKey[list]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the lab's slow preparations now when the selected tests need them and they are not done: the lab
+    venv (tests marked lab or llama_server) and the llama-server (llama_server), lab.background."""
+    if session.config.option.collectonly:
+        return
+    from labdocs.lab import background
+
+    def marked(name: str) -> bool:
+        return any(item.get_closest_marker(name) for item in session.items)
+
+    session.config.stash[_PREPARED] = background.prepare(marked("lab"), marked("llama_server"), ROOT / "test-results")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from labdocs.lab import background
+
+    for proc in session.config.stash.get(_PREPARED, []):
+        background.stop(proc)
 
 
 def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

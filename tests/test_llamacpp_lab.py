@@ -30,7 +30,7 @@ FILES = render_all(DATA, "data/examples/pegasus-llamacpp.yaml")
 ADDRESS = "127.0.0.40"          # apart from the vLLM lab's 127.0.0.2 and up
 START_TIMEOUT_S = 120
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.llama_server]
 
 
 def lab_argv(binary: Path, share: Path) -> tuple[list[str], list[tuple[str, str]]]:

@@ -70,6 +70,12 @@ def _add_vllm_metadata(py: Path) -> None:
     _say(f"added {dst.name} (alias of {src.name})")
 
 
+def ready(root: Path | str) -> bool:
+    """Whether the venv holds the pinned set (ensure_venv would return at once)."""
+    stamp = venv_dir(Path(root)) / ".lab-stamp"
+    return venv_python(Path(root)).exists() and stamp.exists() and stamp.read_text() == _stamp_text()
+
+
 def ensure_venv(root: Path | str) -> Path:
     """Return the lab venv's python, creating/installing it if needed.
 
@@ -83,12 +89,12 @@ def ensure_venv(root: Path | str) -> Path:
     py = venv_python(root)
     stamp = vdir / ".lab-stamp"
     want = _stamp_text()
-    if py.exists() and stamp.exists() and stamp.read_text() == want:
+    if ready(root):
         return py
     vdir.parent.mkdir(parents=True, exist_ok=True)
     with open(vdir.parent / "venv.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if py.exists() and stamp.exists() and stamp.read_text() == want:
+        if ready(root):
             return py  # another process finished it while we waited
         t0 = time.monotonic()
         _say(f"preparing {vdir} (pins: {' '.join(_pins())})")
