@@ -25,17 +25,25 @@ REMOTE = ["bash", "-e", "-o", "pipefail", "-s"]
 # What a host stand-in cannot be, and the blocks that need it (checked in this order; the first wins).
 NEEDS = [
     (re.compile(r"\bnvidia-smi\b"), "needs a GPU (`nvidia-smi`)"),
-    (re.compile(r"docker info\b.*\bnvidia\b"), "needs the NVIDIA container runtime"),
+    # (listing the runtimes is the check: the page expects `nvidia` among them)
+    (re.compile(r"docker info\b.*(\bnvidia\b|\.Runtimes\b)"), "needs the NVIDIA container runtime"),
     (re.compile(r"\bdocker\s+(compose\s+)?pull\b"), "pulls from a registry, which the lab never reaches"),
     (re.compile(r"\bsystemctl\b|\bsystemd-"), "needs systemd as PID 1 (a host stand-in has no init)"),
+    # The build kit (vllm-gb10/): its dry runs and checks run on a stand-in; these do not.
+    (re.compile(r"\bdocker\s+run\b[^\n]*\s--gpus\b"), "needs a GPU (`docker run --gpus all`)"),
+    (re.compile(r"\./build\.sh\b(?![^\n]*\s--(dry-run|help)\b)"),
+     "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry the lab never "
+     "reaches; 45-90 min on a GB10)"),
+    (re.compile(r"\./run\.sh\b(?![^\n]*\s--(dry-run|help)\b)"),
+     "needs a GPU: run.sh's trial checks `nvidia-smi` first, then starts `docker run --gpus all`"),
 ]
 URL = re.compile(r"https?://([A-Za-z0-9.-]+)")
 
 # Pages with host blocks that another piece of work runs, and why they are not run as pages on the stand-ins
 # (their host blocks stay static, with this reason).
 NOT_HERE = {
-    "vllm-gb10/SETUP.md": "the build kit's SETUP builds a GPU image on its host; not run as a page on the "
-                          "stand-ins (issue 16: SETUP on a pegasus stand-in)",
+    "vllm-gb10/SETUP.md": "the build kit's SETUP runs in order in tests/test_setup_procedure.py, after the "
+                          "preparations the page assumes (the system deployed, the step-5 image imported)",
 }
 
 
@@ -130,3 +138,27 @@ def run(block: fences.Block, target: HostTarget, alias: str | None) -> Result:
         if result.problem:
             break
     return result
+
+
+@dataclass
+class PageReport:
+    """Per page: which runnable blocks ran on a host stand-in or the workstation, which stayed static (why)."""
+
+    page: str
+    runnable: int = 0
+    ran: dict[str, str] = field(default_factory=dict)        # block id -> "host" | "workstation"
+    static: dict[str, str] = field(default_factory=dict)     # block id -> reason
+    not_in_procedure: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        hosts = sum(1 for w in self.ran.values() if w == "host")
+        out = [f"{self.page}: {self.runnable} runnable, {len(self.ran)} ran ({hosts} on a host, "
+               f"{len(self.ran) - hosts} from the workstation), {len(self.static)} static, "
+               f"{len(self.not_in_procedure)} not in the procedure"]
+        out += [f"  static {bid}: {why}" for bid, why in sorted(self.static.items(), key=lambda x: _line(x[0]))]
+        out += [f"  not in the procedure: {bid}" for bid in self.not_in_procedure]
+        return out
+
+
+def _line(block_id: str) -> int:
+    return int(block_id.rsplit(":", 1)[1])

@@ -43,6 +43,7 @@ ENTRYPOINT = "/lab/cpu-entrypoint"
 # (8 MiB here, and no CAP_SYS_RESOURCE to raise it): `error setting rlimit type 8: operation not permitted`.
 MEMLOCK_BYTES = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
 MEMTOTAL_GIB = 128          # a GB10's unified memory, as /proc/meminfo shows it on the real host
+DISK_GB = 4000              # a DGX Spark's NVMe (4 TB), as `df /var/lib/docker` shows it (the kit's build wants 100)
 SERVICE = "vllm"            # the compose service of every generated file
 
 # The CPU build's settings (as lab.servers uses them): a small KV cache, no usage report, the model run in the
@@ -131,6 +132,8 @@ class SystemHost:
             f"/proc/meminfo on the host reads {MEMTOTAL_GIB} GiB total, nearly all free (a GB10 after the page cache "
             "drop); /proc/sys/vm/drop_caches is a file, so this machine's page cache is never dropped; /opt is the "
             "host's own empty folder",
+            f"docker's root /var/lib/docker is a tmpfs of {DISK_GB} GB (a GB10's disk, nearly all free; it holds only "
+            "the lab's small images), over an overlay of this machine's /var/lib whose writes stay on the host",
             "no GPU, no NVIDIA container runtime, no kernel NFS client, no systemd as PID 1, no registry",
             *self.notes,
         ]
@@ -197,7 +200,7 @@ def host_spec(data: LabData, key: str, files_dir: Path) -> sh.HostSpec:
     drop.write_text("0\n")
     opt.mkdir(exist_ok=True)
     # /opt of its own: the pre-stage step copies a model to the host's local disk there.
-    return sh.HostSpec(key, system.host, user=system.ssh.user, ssh_alias=system.ssh.alias,
+    return sh.HostSpec(key, system.host, user=system.ssh.user, ssh_alias=system.ssh.alias, docker_disk_gb=DISK_GB,
                        files={"/proc/meminfo": str(meminfo), "/proc/sys/vm/drop_caches": str(drop), "/opt": str(opt)})
 
 

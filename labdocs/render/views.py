@@ -28,6 +28,7 @@ from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_TARGET, uses_plugin
 from labdocs.observed.status import CHARTS, STATUS_MODULE, observed_rows
 from labdocs.observed.status import outputs as status_outputs
 from labdocs.render import marker as render_marker
+from labdocs.render import speeds
 
 TEMPLATES = ROOT / "templates"
 
@@ -298,12 +299,29 @@ def _systemd_outputs(env: jinja2.Environment, view: SystemView, ctx: dict, sourc
     return out
 
 
+def engine_switch(data: LabData, source: str) -> speeds.Switch | None:
+    """The bundled engine switch (render/migration.EXAMPLE), for the lab's own data's STATUS.md: both engines'
+    speeds against one ceiling. None for any other data file, or when the example is not there."""
+    from labdocs.model.loader import load
+    from labdocs.render import migration    # here: migration imports this module
+
+    rel, key = migration.EXAMPLE
+    if source != DATA_FILE.as_posix() or key not in data.systems or not (ROOT / rel).is_file():
+        return None
+    new = load(ROOT / rel)
+    if key not in new.systems or new.systems[key].engine == data.systems[key].engine:
+        return None
+    return speeds.switch(SystemView(data, key, data.systems[key]), SystemView(new, key, new.systems[key]),
+                         source, rel, migration.EXAMPLE_PAGE)
+
+
 def render_all(data: LabData, source: str = DATA_FILE.as_posix()) -> dict[str, str]:
     """Every generated file, path relative to the repository root -> text."""
     env = environment()
     views = system_views(data)
     out = system_outputs(env, data, views, source)
     observed, status = status_outputs(data)
+    switch = engine_switch(data, source)
     note = "`make status TARGET=live` records a probe."
     observed = {path: render_marker.marker(origin, STATUS_MODULE, "html", note) + "\n" + svg
                 for path, (origin, svg) in observed.items()}
@@ -311,7 +329,8 @@ def render_all(data: LabData, source: str = DATA_FILE.as_posix()) -> dict[str, s
     for path, template in (("STATUS.md", "STATUS.md.j2"), ("systems/README.md", "systems/README.md.j2"),
                            ("systems/.nav.yml", "systems/.nav.yml.j2")):
         ctx = {"lab": data, "views": views, "source": source, "status": status, "charts": CHARTS,
-               "observed_rows": observed_rows(data, status),
+               "observed_rows": observed_rows(data, status), "speed_rows": speeds.speed_rows(views, status),
+               "switch": switch, "speeds_basis": speeds.basis,
                "has_history": any(p.startswith("charts/") and not p.startswith("charts/badge-") for p in observed),
                "marker": marker(source, f"templates/{template}", "html" if path.endswith(".md") else "hash")}
         out[path] = env.get_template(template).render(ctx)
