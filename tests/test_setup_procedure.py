@@ -14,7 +14,10 @@ import` under the pinned tag, since the build is static).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
@@ -71,15 +74,40 @@ def systems_of_page() -> tuple[str, str]:
 KEY, OTHER = systems_of_page()
 
 
+@dataclass
+class PageReport:
+    """What the run did with each runnable block: ran on a host or from the workstation, static (why), skip=."""
+
+    runnable: int
+    ran: dict[str, str] = field(default_factory=dict)        # block id -> "host" | "workstation"
+    static: dict[str, str] = field(default_factory=dict)     # block id -> reason
+    skipped: dict[str, str] = field(default_factory=dict)    # block id -> the page's skip= reason
+
+    def lines(self) -> list[str]:
+        hosts = sum(1 for w in self.ran.values() if w == "host")
+        return ([f"{PAGE}: {self.runnable} runnable, {len(self.ran)} ran in order ({hosts} on {KEY}, "
+                 f"{len(self.ran) - hosts} from the workstation), {len(self.static)} static, {len(self.skipped)} skip="]
+                + [f"  static {bid}: {why}" for bid, why in self.static.items()]
+                + [f"  skip= {bid}: {why}" for bid, why in self.skipped.items()])
+
+
 @pytest.fixture(scope="module")
-def hosts(doc_session):
+def hosts(doc_session, request):
+    """The session's host stand-ins when the doc-test plugin shares them (a `host_systems` fixture), else
+    this module's own (pegasus and stella), torn down at its end; the page's report goes to the session's."""
     if os.geteuid() != 0:
         pytest.fail("host stand-ins need root (namespaces, dockerd, sshd): run the suite as root", pytrace=False)
-    with host_systems.running_systems(DATA, STATE, only=[KEY, OTHER]) as running:
-        running.report = host_blocks.PageReport(PAGE, runnable=len(blocks()))
-        running.extra = []
-        yield running
-        doc_session.host_report.extend([*running.report.lines(), *(f"  {PAGE} on {KEY}: {d}" for d in running.extra)])
+    report = PageReport(runnable=len(blocks()))
+    extra: list[str] = []
+    try:
+        shared = request.getfixturevalue("host_systems")
+    except pytest.FixtureLookupError:
+        shared = None
+    with contextlib.nullcontext(shared) if shared is not None else host_systems.running_systems(
+            DATA, STATE, only=[KEY, OTHER]) as running:
+        assert {KEY, OTHER} <= set(running.systems), f"no stand-in for {KEY} or {OTHER}"
+        yield SimpleNamespace(systems=running, report=report, extra=extra)
+        doc_session.host_report.extend([*report.lines(), *(f"  {PAGE} on {KEY}: {d}" for d in extra)])
 
 
 def on(running, key: str, command: str, timeout: float = 120):
@@ -96,90 +124,91 @@ def ok(running, key: str, command: str) -> str:
 
 def test_setup_runs_in_order_on_the_stand_ins(hosts):
     page = blocks()
+    running = hosts.systems
     report = hosts.report
     system = DATA.systems[KEY]
     service = system.service_dir
-    target = host_blocks.HostTarget(hosts.lab.wrap, ROOT)
+    target = host_blocks.HostTarget(running.lab.wrap, ROOT)
 
-    # What the page assumes: the system deployed (its QUICKSTART copies the generated file; step 9 starts it).
-    if not (hosts[KEY].service_dir / "docker-compose.yml").exists():
-        copied = hosts.lab.wrap(["scp", str(ROOT / f"systems/{KEY}/docker-compose.yml"),
-                                 f"{system.ssh.alias}:{service}/docker-compose.yml"])
-        assert execute(copied, 60, cwd=ROOT).returncode == 0
-    ok(hosts, KEY, f"cd {service} && docker compose create")
-    # ... and the image step 5 builds (static: the CUDA build), under its pinned tag.
-    tar = sh.base_rootfs_tar(hosts[KEY].host.state / "kit-image.tar")
-    sh.import_image(hosts[KEY].host, KIT.ref, tar)
-    tar.unlink()
-    hosts.extra += ["deployed as its QUICKSTART leaves it: the generated compose file copied, `docker compose "
-                    "create` (step 9 starts it)",
-                    f"{KIT.ref} is a local `docker import` standing in for step 5's build (static)"]
-
-    outputs: dict[str, str] = {}
     times: dict[str, float] = {}
     trial = KIT.build.trial_container
-    for block in page:
-        if block.skip:
-            continue                                   # the report counts it as skipped (doc-tests)
-        why = host_blocks.static_reason(block, DATA)
-        if why:
-            report.static[block.id] = why
-            continue
-        if block in host_blocks.section((ROOT / PAGE).read_text(), PAGE, "Rollback")[:1]:
-            # An interrupted trial (step 8 is static) left its container: Rollback 1 removes it.
-            ok(hosts, KEY, f"docker create --name {trial} --label lab.vllm-gb10.trial=1 {KIT.ref} true")
-        before = ok(hosts, KEY, "docker ps -q")
-        result = host_blocks.run(block, target, DATA.systems[block.on].ssh.alias if block.on else None)
-        times[block.id] = result.seconds
-        if not result.ok:
-            log = on(hosts, KEY, f"docker logs --tail 40 {system.container_name} 2>&1").stdout
-            pytest.fail(result.message(HOST_NAMES) + f"\n--- container log on {KEY}\n{log[-3000:]}", pytrace=False)
-        report.ran[block.id] = "host" if block.on else "workstation"
-        out = result.outcomes[-1]
-        outputs[block.id] = out.stdout + out.stderr
-        # What each step must have done, on the host itself.
-        code = block.code
-        if "rsync " in code:
-            for f in sorted((ROOT / "vllm-gb10").iterdir()):
-                assert (hosts[KEY].host.home / "vllm-gb10" / f.name).read_bytes() == f.read_bytes(), f.name
-        elif "check-prereqs.sh --for build" in code:
-            assert "[FAIL]" not in out.stdout and "RESULT: all checks passed" in out.stdout, out.stdout
-            assert f"free disk on {sh.DOCKER_ROOT}: " in out.stdout, out.stdout
-        elif "build.sh --dry-run" in code:
-            assert "[dry-run] docker build --platform " in out.stdout, out.stdout
-            assert f"--tag {KIT.ref}" in out.stdout and "failed" not in out.stderr, out.stdout + out.stderr
-        elif "docker compose down" in code:
-            assert ok(hosts, KEY, "docker ps -aq") == ""
-        elif "docker compose up -d" in code:
-            running = ok(hosts, KEY, f"docker inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' "
-                                     f"{system.container_name}")
-            assert running.split() == ["true", DATA.images[system.image].ref], running
-            if before:                                   # Rollback 2 on a running service: nothing restarted
-                assert ok(hosts, KEY, "docker ps -q") == before
-        elif "/health" in code:
-            assert out.stdout.rstrip().endswith("healthy"), out.stdout
-        elif "docker load" in code:
-            ids = {k: ok(hosts, k, f"docker image inspect --format '{{{{.Id}}}}' {KIT.ref}") for k in (KEY, OTHER)}
-            assert ids[KEY] == ids[OTHER], ids
-        elif f"docker rm -f {trial}" in code:
-            assert ok(hosts, KEY, f"docker ps -aq --filter name=^/{trial}$") == ""
-        elif "docker image rm" in code:
-            assert on(hosts, KEY, f"docker image inspect {KIT.ref}").returncode != 0
-            ok(hosts, KEY, f"docker image inspect {DATA.images[system.image].ref}")     # production's image stays
-        elif "docker builder prune" in code:
-            assert "Total reclaimed space" in out.stdout, out.stdout
     try:
+        # What the page assumes: the system deployed (its QUICKSTART copies the generated file; step 9 starts it).
+        if not (running[KEY].service_dir / "docker-compose.yml").exists():
+            copied = running.lab.wrap(["scp", str(ROOT / f"systems/{KEY}/docker-compose.yml"),
+                                     f"{system.ssh.alias}:{service}/docker-compose.yml"])
+            assert execute(copied, 60, cwd=ROOT).returncode == 0
+        ok(running, KEY, f"cd {service} && docker compose create")
+        # ... and the image step 5 builds (static: the CUDA build), under its pinned tag.
+        tar = sh.base_rootfs_tar(running[KEY].host.state / "kit-image.tar")
+        sh.import_image(running[KEY].host, KIT.ref, tar)
+        tar.unlink()
+        hosts.extra += ["deployed as its QUICKSTART leaves it: the generated compose file copied, `docker compose "
+                        "create` (step 9 starts it)",
+                        f"{KIT.ref} is a local `docker import` standing in for step 5's build (static)"]
+
+        for block in page:
+            if block.skip:
+                report.skipped[block.id] = block.skip
+                continue
+            why = host_blocks.static_reason(block, DATA)
+            if why:
+                report.static[block.id] = why
+                continue
+            if block in host_blocks.section((ROOT / PAGE).read_text(), PAGE, "Rollback")[:1]:
+                # An interrupted trial (step 8 is static) left its container: Rollback 1 removes it.
+                ok(running, KEY, f"docker create --name {trial} --label lab.vllm-gb10.trial=1 {KIT.ref} true")
+            before = ok(running, KEY, "docker ps -q")
+            result = host_blocks.run(block, target, DATA.systems[block.on].ssh.alias if block.on else None)
+            times[block.id] = result.seconds
+            if not result.ok:
+                log = on(running, KEY, f"docker logs --tail 40 {system.container_name} 2>&1").stdout
+                pytest.fail(result.message(HOST_NAMES) + f"\n--- container log on {KEY}\n{log[-3000:]}", pytrace=False)
+            report.ran[block.id] = "host" if block.on else "workstation"
+            out = result.outcomes[-1]
+            # What each step must have done, on the host itself.
+            code = block.code
+            if "rsync " in code:
+                for f in sorted((ROOT / "vllm-gb10").iterdir()):
+                    assert (running[KEY].host.home / "vllm-gb10" / f.name).read_bytes() == f.read_bytes(), f.name
+            elif "check-prereqs.sh --for build" in code:
+                assert "[FAIL]" not in out.stdout and "RESULT: all checks passed" in out.stdout, out.stdout
+                assert f"free disk on {sh.DOCKER_ROOT}: " in out.stdout, out.stdout
+            elif "build.sh --dry-run" in code:
+                assert "[dry-run] docker build --platform " in out.stdout, out.stdout
+                assert f"--tag {KIT.ref}" in out.stdout and "failed" not in out.stderr, out.stdout + out.stderr
+            elif "docker compose down" in code:
+                assert ok(running, KEY, "docker ps -aq") == ""
+            elif "docker compose up -d" in code:
+                state = ok(running, KEY, f"docker inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' "
+                                         f"{system.container_name}")
+                assert state.split() == ["true", DATA.images[system.image].ref], state
+                if before:                                   # Rollback 2 on a running service: nothing restarted
+                    assert ok(running, KEY, "docker ps -q") == before
+            elif "/health" in code:
+                assert out.stdout.rstrip().endswith("healthy"), out.stdout
+            elif "docker load" in code:
+                ids = {k: ok(running, k, f"docker image inspect --format '{{{{.Id}}}}' {KIT.ref}") for k in (KEY, OTHER)}
+                assert ids[KEY] == ids[OTHER], ids
+            elif f"docker rm -f {trial}" in code:
+                assert ok(running, KEY, f"docker ps -aq --filter name=^/{trial}$") == ""
+            elif "docker image rm" in code:
+                assert on(running, KEY, f"docker image inspect {KIT.ref}").returncode != 0
+                ok(running, KEY, f"docker image inspect {DATA.images[system.image].ref}")     # production's image stays
+            elif "docker builder prune" in code:
+                assert "Total reclaimed space" in out.stdout, out.stdout
         # Every block ran, or is static with the reason expected for it, or is marked skip= on the page.
         expected = {the(snippet, page).id: why for snippet, why in EXPECTED_STATIC.items()}
         assert report.static == expected
-        report.not_in_procedure = [b.id for b in page if b.id not in report.ran and b.id not in report.static
-                                   and not b.skip]
-        assert not report.not_in_procedure
+        assert [b.id for b in page] == sorted([*report.ran, *report.static, *report.skipped],
+                                              key=lambda bid: int(bid.rsplit(":", 1)[1]))
         ran_on = {(b.on or "workstation") for b in page if b.id in report.ran}
         assert ran_on == {KEY, "workstation"}
     finally:
-        ok(hosts, KEY, f"cd {service} && docker compose down --timeout 5")
-        ok(hosts, OTHER, f"docker image rm {KIT.ref}")
+        # As the stand-ins were found (shared ones: the system stopped, as its QUICKSTART's last step leaves it).
+        on(running, KEY, f"cd {service} && docker compose down --timeout 5; docker rm -f {trial}; "
+                         f"docker image rm {KIT.ref}")
+        on(running, OTHER, f"docker image rm {KIT.ref}")
         slowest = sorted(times.items(), key=lambda x: -x[1])[:3]
         print(f"\n{PAGE}: {len(report.ran)} of {report.runnable} blocks ran "
               f"({sum(1 for w in report.ran.values() if w == 'host')} on {KEY}), {len(report.static)} static; "
