@@ -24,9 +24,17 @@ REMOTE = ["bash", "-e", "-o", "pipefail", "-s"]
 # What a host stand-in cannot be, and the blocks that need it (checked in this order; the first wins).
 NEEDS = [
     (re.compile(r"\bnvidia-smi\b"), "needs a GPU (`nvidia-smi`)"),
-    (re.compile(r"docker info\b.*\bnvidia\b"), "needs the NVIDIA container runtime"),
+    # (listing the runtimes is the check: the page expects `nvidia` among them)
+    (re.compile(r"docker info\b.*(\bnvidia\b|\.Runtimes\b)"), "needs the NVIDIA container runtime"),
     (re.compile(r"\bdocker\s+(compose\s+)?pull\b"), "pulls from a registry, which the lab never reaches"),
     (re.compile(r"\bsystemctl\b|\bsystemd-"), "needs systemd as PID 1 (a host stand-in has no init)"),
+    # The build kit (vllm-gb10/): its dry runs and checks run on a stand-in; these do not.
+    (re.compile(r"\bdocker\s+run\b[^\n]*\s--gpus\b"), "needs a GPU (`docker run --gpus all`)"),
+    (re.compile(r"\./build\.sh\b(?![^\n]*\s--(dry-run|help)\b)"),
+     "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry the lab never "
+     "reaches; 45-90 min on a GB10)"),
+    (re.compile(r"\./run\.sh\b(?![^\n]*\s--(dry-run|help)\b)"),
+     "needs a GPU: run.sh's trial checks `nvidia-smi` first, then starts `docker run --gpus all`"),
 ]
 URL = re.compile(r"https?://([A-Za-z0-9.-]+)")
 

@@ -77,6 +77,9 @@ class HostSpec:
     # NFS exports the host serves, read-only: the export as clients name it (e.g. /volume1/models) -> folders
     # of this machine whose entries it holds (hard-linked into the host's state, so the server sees one filesystem)
     nfs_exports: dict[str, list[str]] = field(default_factory=dict)
+    # Docker's root as on a real host: /var/lib/docker, a tmpfs reporting this many GB (the host's disk; the lab's
+    # images are small). None: the engine keeps its root in the host's state folder, on this machine's disk.
+    docker_disk_gb: int | None = None
 
     def names(self) -> list[str]:
         short = self.hostname.split(".")[0]
@@ -505,6 +508,12 @@ mount --bind "$S/home" /home
 mount -t tmpfs -o mode=755 lab-mnt /mnt
 mkdir -p /mnt/models && mount --bind "$S/mnt/models" /mnt/models
 mount --bind "$S/tmp" /tmp
+if [ -n "$LAB_DOCKER_DISK_GB" ]; then
+  # /var/lib/docker without touching this machine's /var/lib: an overlay whose writes stay in this namespace
+  mkdir -p "$S/var-lib" && mount -t tmpfs -o mode=755 lab-var-lib "$S/var-lib" && mkdir "$S/var-lib/up" "$S/var-lib/work"
+  mount -t overlay lab-var-lib -o "lowerdir=/var/lib,upperdir=$S/var-lib/up,workdir=$S/var-lib/work" /var/lib
+  mkdir -p /var/lib/docker && mount -t tmpfs -o "mode=710,size=${LAB_DOCKER_DISK_GB}G" lab-docker /var/lib/docker
+fi
 for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
 hostname "$(cat "$S/etc/hostname")"
 touch "$S/ready"
@@ -518,7 +527,7 @@ def _holder(host: Host) -> None:
     host.holder = subprocess.Popen(
         ["nsenter", f"--net=/run/netns/{host.netns}", "unshare", "--mount", "--uts", "--propagation", "private",
          "sh", "-c", _HOLDER, str(host.state), *files],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "LAB_DOCKER_DISK_GB": str(host.spec.docker_disk_gb or "")}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, preexec_fn=_preexec_pdeathsig)
     deadline = time.monotonic() + 10
     while not (host.state / "ready").exists():
@@ -559,9 +568,13 @@ def _sshd(host: Host) -> None:
     _daemon(host, "sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)])
 
 
+DOCKER_ROOT = "/var/lib/docker"     # with HostSpec.docker_disk_gb (the holder mounts it)
+
+
 def _dockerd(host: Host) -> None:
-    data = host.state / "docker"
-    data.mkdir(parents=True, exist_ok=True)
+    data = Path(DOCKER_ROOT) if host.spec.docker_disk_gb else host.state / "docker"
+    if not host.spec.docker_disk_gb:
+        data.mkdir(parents=True, exist_ok=True)
     config = _write(host.state / "daemon.json", "{}\n")
     _daemon(host, "dockerd", [
         "dockerd", "--data-root", str(data), "--exec-root", "/run/docker-exec", "--pidfile", "/run/docker.pid",
@@ -727,7 +740,7 @@ def _preflight(nfs: bool = False) -> None:
 
 
 # What each stand-in replaces with its own (_HOLDER): lab files below these are hidden inside a host.
-SHADOWED = ("/home", "/tmp", "/run", "/mnt")
+SHADOWED = ("/home", "/tmp", "/run", "/mnt", "/var/lib")     # /var/lib: an overlay (docker_disk_gb)
 
 
 def _check_not_shadowed(*paths: Path) -> None:
