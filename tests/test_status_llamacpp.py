@@ -63,7 +63,8 @@ def test_a_wrong_model_id_in_the_data_is_drift(tmp_path):
     data = load(ROOT / EXAMPLE)
     with llamacpp_server.running(data, [KEY], tmp_path / "logs"):
         proc = _make_status(f"DATA={broken}", "LAB_RUNNING=1")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    # the probe exits 1 (drift); make reports its recipe's status and exits 2
+    assert proc.returncode == 2 and "status] Error 1" in proc.stderr, proc.stdout + proc.stderr
     rec = json.loads(OUT.read_text())["systems"][KEY]
     assert rec["verdict"] == "drift" and [d["kind"] for d in rec["drift"]] == ["model_id"], rec["drift"]
     assert "serves gpt-oss-120b, not the documented gpt-oss-120b-typo" in proc.stdout
