@@ -1,6 +1,7 @@
 """Host stand-ins that are the documented systems: for each system in the data, a host (lab.standin_hosts)
 with the documented hostname, user, ssh alias and service directory, the documented image name in its own
-docker engine, and /mnt/models holding the lab's tiny model at the documented snapshot path.
+docker engine, and /mnt/models holding the lab's tiny model at the documented snapshot path; and the model
+share's server (lab.nfs_standin: flashstore's export, served by nfs-ganesha), so `showmount -e` runs.
 
 The generated compose file is never touched: the operator's steps copy it byte for byte. What a GPU-less VM
 cannot do is changed by one lab-only file beside it, `docker-compose.override.yml` (compose reads it
@@ -34,7 +35,7 @@ from typing import Iterator
 
 from labdocs import hf_cache
 from labdocs.engines import engine_of
-from labdocs.lab import lab_specs, ray_layer, two_node
+from labdocs.lab import lab_specs, nfs_standin, ray_layer, two_node
 from labdocs.lab import standin_hosts as sh
 from labdocs.lab.servers import _effective_parser, build_models
 from labdocs.lab.venv import ensure_venv
@@ -403,7 +404,8 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
     Path(state_root).mkdir(parents=True, exist_ok=True)
     files = Path(tempfile.mkdtemp(prefix="system-files-", dir=Path(state_root).resolve()))
     try:
-        host_specs = [host_spec(data, k, files / k) for k in keys]
+        # The model share's server too (nfs-ganesha, userspace): the pages' `showmount -e` checks run on the hosts.
+        host_specs = [host_spec(data, k, files / k) for k in keys] + [nfs_standin.server_spec(data, root)]
         t1 = time.monotonic()
         with sh.running_hosts(host_specs, state_root, compose_binary=compose_binary(), timeout=timeout) as lab:
             hosts_seconds = time.monotonic() - t1
