@@ -9,7 +9,9 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 SYSTEM ?=
 TARGET ?= lab
+DATA ?=
 SYSTEM_ARGS := $(foreach s,$(SYSTEM),--system $(s))
+DATA_ARGS := $(if $(DATA),--data $(DATA))
 JUNIT := --junitxml=test-results/junit.xml
 
 .PHONY: help install serve build generate check-generated validate lint test check-live status publish-status publish-site lab-up system-deps lock clean
@@ -54,8 +56,9 @@ check-live: install system-deps ## Run the docs' blocks against the real hosts (
 	$(BIN)/python -m pytest tests/test_doc_blocks.py tests/test_doc_python.py --target live $(SYSTEM_ARGS) \
 		$(if $(ALLOW_DISRUPTIVE),--allow-disruptive) $(JUNIT) $(PYTEST_ARGS)
 
-status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id): live writes data/status.json, STATUS.md and newer measured speeds into the data; lab only test-results/status/
-	$(BIN)/python -m labdocs.probe --target $(TARGET) $(SYSTEM_ARGS) $(if $(filter live,$(TARGET)),--record-measured data/systems.yaml); rc=$$?; \
+status: install ## Probe the systems (TARGET=lab|live, SYSTEM=id, DATA=file, LAB_RUNNING=1): live writes data/status.json, STATUS.md and newer measured speeds into the data; lab only test-results/status/
+	$(BIN)/python -m labdocs.probe --target $(TARGET) $(SYSTEM_ARGS) $(DATA_ARGS) $(if $(LAB_RUNNING),--lab-running) \
+		$(if $(filter live,$(TARGET)),--record-measured $(or $(DATA),data/systems.yaml)); rc=$$?; \
 	$(if $(filter live,$(TARGET)),$(BIN)/python -m labdocs.render generate >/dev/null || rc=2;) exit $$rc
 
 # What a live probe changes, and all that publish-status commits: the status and its history, newer

@@ -159,10 +159,22 @@ def _chosen(session) -> list[str]:
     return [session.evaluator_for(b).name for b in fences.blocks("p.md", CHAIN_PAGE)]
 
 
+def _session(*args, procedure_pages=(), **kwargs):
+    """A session whose procedure pages are given (computing them builds the site)."""
+    from labdocs.doctests.session import DocSession
+
+    session = DocSession(*args, **kwargs)
+    session.procedure_pages = list(procedure_pages)
+    return session
+
+
 def test_each_target_has_its_chain_of_evaluators():
     from labdocs.doctests.session import DocSession, Options
 
-    assert _chosen(DocSession(Options("lab"))) == ["skip", "static", "static", "workstation"]
+    assert _chosen(_session(Options("lab"))) == ["skip", "static", "static", "workstation"]
+    # a page with blocks on a host stand-in runs as a procedure, every block but a skip
+    assert _chosen(_session(Options("lab"), procedure_pages=["p.md"])) == ["skip", "procedure", "procedure",
+                                                                          "procedure"]
     assert _chosen(DocSession(Options("live"))) == ["skip", "disruptive", "workstation", "workstation"]
     assert _chosen(DocSession(Options("live", allow_disruptive=True))) == ["skip", "on-hosts", "workstation",
                                                                             "workstation"]
@@ -170,11 +182,62 @@ def test_each_target_has_its_chain_of_evaluators():
 
 def test_a_registered_evaluator_takes_its_blocks_before_the_built_in_ones():
     from labdocs.doctests.evaluators import OnHosts
-    from labdocs.doctests.session import DocSession, Options
+    from labdocs.doctests.session import Options
 
     host = OnHosts(fixture="standin_target", marks=("lab",), name="host")
-    session = DocSession(Options("lab"), registered=lambda: [host])
+    session = _session(Options("lab"), registered=lambda: [host])
     assert _chosen(session) == ["skip", "host", "static", "workstation"]  # a skip stays a skip
+
+
+PROCEDURE_PAGE = """```bash
+echo one > step-1
+```
+
+```bash
+test -f step-1 && false
+```
+
+```console
+$ cat step-1
+one
+```
+"""
+
+
+def test_a_procedure_runs_its_page_in_order_and_a_block_after_a_failure_is_not_reached(tmp_path):
+    """procedure.Procedures on a page of three workstation blocks (run by bash in tmp_path, no stand-in):
+    asking for the last block runs the first two before it; the second fails, the third is not reached."""
+    from types import SimpleNamespace
+
+    from labdocs.doctests.procedure import PageRun, Procedures
+    from labdocs.doctests.session import DocSession
+
+    blocks = fences.blocks("p.md", PROCEDURE_PAGE)
+    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}), tmp_path)
+    procedures.runs["p.md"] = PageRun("p.md", blocks)
+    last = procedures.run_to(blocks[2])
+    first, second = (procedures.runs["p.md"].steps[b.id] for b in blocks[:2])
+    assert (first.kind, first.failure) == ("workstation", None) and (tmp_path / "step-1").exists()
+    assert second.failure.startswith(f"p.md:{blocks[1].line}: exit status 1, expected 0")
+    assert last.failure.startswith(f"p.md:{blocks[2].line}: not reached: p.md:{blocks[1].line} failed\n")
+    assert procedures.run_page("p.md").failed == blocks[1]          # each block ran once: nothing runs again
+
+
+def test_the_report_counts_where_blocks_ran_and_the_static_fraction():
+    from labdocs.doctests.report import Report
+
+    report = Report()
+    for page, kinds in {"a.md": ["host", "workstation", "static", "skipped"], "b.md": ["workstation"]}.items():
+        for i, kind in enumerate(kinds):
+            report.add_found(page)
+            report.record(page, kind, f"{page}:{i + 1}", f"why {i + 1}" if kind in ("static", "skipped") else "")
+    lines = report.lines("lab")
+    assert lines[0].endswith("1 host, 2 workstation, 1 static, 1 skipped, 0 failed of 5 found")
+    assert lines[2].split() == ["a.md", "4", "1", "1", "1", "1", "0"]
+    assert "static only: 1 of 5 runnable blocks found (20%)" in lines
+    assert lines[-2:] == ["static a.md:3: why 3", "skipped a.md:4: why 4"]
+    with pytest.raises(ValueError, match="a.md:9: unknown report kind 'executed'"):
+        report.record("a.md", "executed", "a.md:9")
 
 
 def test_the_plugin_asks_other_plugins_for_evaluators(tmp_path):
@@ -192,7 +255,8 @@ def test_the_plugin_asks_other_plugins_for_evaluators(tmp_path):
     """))
     (tmp_path / "test_seam.py").write_text(textwrap.dedent("""
         def test_chain(doc_session):
-            assert [e.name for e in doc_session.evaluators] == ["skip", "mine-lab", "static", "workstation"]
+            assert [e.name for e in doc_session.evaluators] == ["skip", "mine-lab", "procedure", "static",
+                                                                "workstation"]
             assert not doc_session.built
     """))
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "labdocs.doctests.plugin", "-p",

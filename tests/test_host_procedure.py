@@ -7,15 +7,17 @@ the report). Blocks run as the operator runs them (doctests.host_blocks): from t
 over `ssh ALIAS bash -e -o pipefail -s`. Blocks that truly need a GPU, a kernel NFS client, systemd, a
 registry or the world outside stay static, each with its reason.
 
-Per system: Prerequisites and Steps (copy, check, start, bounded wait for /health, model and context check,
-record the last good configuration), a bad configuration applied twice (the retry that used to overwrite the
-only backup), Rollback back to the last good configuration, stop, then the page's remaining sections.
+The stand-ins are the session's (plugin.py: `host_systems`), and each QUICKSTART runs top to bottom once, as a
+doc-test page (labdocs/doctests/procedure.py: Prerequisites, Steps with copy, check, start, bounded wait for
+/health, model and context check, record; Rollback; the remaining sections). From the state it leaves (last
+good recorded, system stopped), per system: a bad configuration applied twice (the retry that used to
+overwrite the only backup), Rollback back to the last good configuration, stop. docs/maintenance.md's prunes
+keep every image the data names.
 Breaking a host-side value in the data (ssh alias, service directory, container name) fails with page:line.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -48,24 +50,9 @@ def page_path(key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def systems(doc_session):
-    if os.geteuid() != 0:
-        pytest.fail("host stand-ins need root (namespaces, dockerd, sshd): run the suite as root", pytrace=False)
-    reports: dict[str, host_blocks.PageReport] = {}
-    t0 = time.monotonic()
-    with host_systems.running_systems(DATA, STATE) as running:
-        running.reports = reports
-        running.up_seconds = time.monotonic() - t0
-        yield running
-        lines = [f"stand-ins: models {running.seconds['models']} s, hosts up {running.seconds['hosts']} s, "
-                 f"images and files {running.seconds['prepare']} s"]
-        for key, s in running.systems.items():
-            lines.append(f"{key} ({s.host.spec.hostname}, {s.host.address}): deltas from the real host")
-            lines += [f"  - {d}" for d in s.deltas()]
-        lines += [f"{key}: no stand-in ({why})" for key, why in LEFT_OUT.items()]
-        for report in reports.values():
-            lines += report.lines()
-        doc_session.host_report.extend(lines)
+def systems(host_systems):
+    """The session's host stand-ins (the doc-tests' procedure pages run on the same ones: plugin.py)."""
+    return host_systems
 
 
 class Checkout:
@@ -96,20 +83,15 @@ def _alias(data: LabData, block: fences.Block) -> str | None:
     return data.systems[block.on].ssh.alias if block.on else None
 
 
-def run_blocks(running, checkout: Checkout, blocks, report: host_blocks.PageReport | None = None):
+def run_blocks(running, checkout: Checkout, blocks):
     """The blocks in order, as the operator runs them; stop at the first failure and return its Result."""
     target = host_blocks.HostTarget(running.lab.wrap, checkout.path)
     for block in blocks:
-        why = host_blocks.static_reason(block, DATA)
-        if why:
-            if report:
-                report.static[block.id] = why
+        if host_blocks.static_reason(block, DATA):
             continue
         result = host_blocks.run(block, target, _alias(checkout.data, block))
         if not result.ok:
             return result
-        if report:
-            report.ran[block.id] = "host" if block.on else "workstation"
     return None
 
 
@@ -158,32 +140,39 @@ def test_each_host_is_its_documented_system(systems):
         out = systems.lab.ssh(key, f"hostname -f; id -un; docker image inspect {systems[key].image} --format ok; "
                                    f"test -s {snapshot}/config.json && echo model; ls {system.service_dir}")
         assert out.returncode == 0, out.stderr
-        assert out.stdout.split() == [system.host, system.ssh.user, "ok", "model", host_systems.OVERRIDE]
+        # the service directory holds the lab's override (and, once the page ran, what its steps put there)
+        assert out.stdout.split()[:4] == [system.host, system.ssh.user, "ok", "model"], out.stdout
+        assert host_systems.OVERRIDE in out.stdout.split()[4:], out.stdout
         assert any("deploy: !reset" in d for d in systems[key].deltas()[:1])
     print(f"\nstand-ins up in {systems.seconds['hosts']} s (models {systems.seconds['models']} s, "
           f"images and files {systems.seconds['prepare']} s)")
 
 
 @pytest.mark.parametrize("key", KEYS)
-def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, key, tmp_path):
-    reset(systems, key)
+def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, host_procedures, key, tmp_path):
+    """The page, run in order by the doc-tests (tests/test_doc_blocks.py; here, if they were not selected), left
+    the system deployed once, recorded, rolled back and stopped. From that state a bad configuration is applied
+    twice, then the page's Rollback lands on the last good configuration."""
     s = systems[key]
     good = Checkout(DATA, key)
-    report = systems.reports.setdefault(key, host_blocks.PageReport(page_path(key), runnable=len(good.blocks())))
     service = s.service_dir
     times = {}
 
-    # 1. Prerequisites and Steps, as written: copy, check, start, wait for /health, model and context, record.
+    # 1. The page in order: Prerequisites, Steps (copy, check, start, wait for /health, model and context,
+    #    record), Rollback, the remaining sections. Every block ran or stayed static with its reason.
     t = time.monotonic()
-    _must_pass(run_blocks(systems, good, good.section("Prerequisites") + good.section("Steps"), report), systems, key)
-    times["deploy"] = time.monotonic() - t
+    run = host_procedures.run_page(page_path(key))
+    times["page"] = time.monotonic() - t            # ~0 when the doc-tests ran it before
+    if run.failed:
+        pytest.fail(f"the page's run in order failed at {run.failed.id}:\n{run.steps[run.failed.id].failure}",
+                    pytrace=False)
+    assert list(run.steps) == [b.id for b in good.blocks() if not b.skip]
+    assert all(st.kind in ("host", "workstation") or (st.kind == "static" and st.reason) for st in run.steps.values())
     assert (service / "docker-compose.yml").read_text() == good.compose            # byte for byte
     assert (service / operations.LAST_GOOD).read_text() == good.compose
     assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image
-    assert not list(service.glob(operations.BACKUP_GLOB))                           # nothing ran there before
-    running = sh_on(systems, key, f"docker inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' "
-                                  f"{DATA.systems[key].container_name}")
-    assert running.stdout.split() == ["true", good.image], running.stdout + running.stderr
+    assert sh_on(systems, key, "docker ps -q").stdout.strip() == ""                # the page stopped it
+    before = sorted(service.glob(operations.BACKUP_GLOB))
 
     # 2. A bad configuration, applied twice (the operator retries from step 1): it fails on the host at the
     #    step that needs the image, and the last good configuration survives both attempts.
@@ -203,7 +192,7 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, k
         assert (service / operations.LAST_GOOD).read_text() == good.compose
         assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image
 
-    # Step 7 run anyway after the failed attempt (the old container may still answer /health): it must
+    # Step 7 run anyway after the failed attempt (were an old container still answering /health): it must
     # refuse, and the last good configuration stays.
     record = [b for b in bad_steps if f"> {operations.LAST_GOOD_IMAGE}" in b.code]
     assert len(record) == 1, [b.id for b in bad_steps]
@@ -224,25 +213,59 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, k
     steps = good.section("Steps")
     wait = [b for b in steps if b.on is None and "/health" in b.code and "for _ in" in b.code]
     models = [b for b in steps if b.lang == "console" and "/v1/models" in b.code]
-    _must_pass(run_blocks(systems, good, rollback[:-1] + wait + models, report), systems, key)
+    _must_pass(run_blocks(systems, good, rollback[:-1] + wait + models), systems, key)
     times["rollback"] = time.monotonic() - t
     assert (service / "docker-compose.yml").read_text() == good.compose
     images = sh_on(systems, key, f"cd {DATA.systems[key].service_dir} && docker compose config --images")
     assert images.stdout.strip() == good.image, images.stderr
-    contents = [p.read_text() for p in sorted(service.glob(operations.BACKUP_GLOB))]
+    running = sh_on(systems, key, f"docker inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' "
+                                  f"{DATA.systems[key].container_name}")
+    assert running.stdout.split() == ["true", good.image], running.stdout + running.stderr
+    added = [p for p in sorted(service.glob(operations.BACKUP_GLOB)) if p not in before]
     # attempt 1 kept the good file, attempt 2 the bad one twice, the rollback the bad one again: nothing lost
-    assert contents == [good.compose, bad.compose, bad.compose, bad.compose], [p.name for p in sorted(service.glob(operations.BACKUP_GLOB))]
+    assert [p.read_text() for p in added] == [good.compose, bad.compose, bad.compose, bad.compose], \
+        [p.name for p in added]
 
-    # 4. Stop, then the page's remaining sections in order (pre-stage on local disk, start at boot).
-    _must_pass(run_blocks(systems, good, [stop], report))
+    # 4. Stop, as the page's last Rollback block does.
+    _must_pass(run_blocks(systems, good, [stop]))
     assert sh_on(systems, key, "docker ps -aq").stdout.strip() == ""
-    done = {b.id for b in good.section("Prerequisites") + steps + rollback}
-    rest = [b for b in good.blocks() if b.id not in done]
-    _must_pass(run_blocks(systems, good, rest, report))
-    report.not_in_procedure = [b.id for b in good.blocks() if b.id not in report.ran and b.id not in report.static]
-    assert not report.not_in_procedure
-    print(f"\n{key}: deploy {times['deploy']:.0f} s, rollback {times['rollback']:.0f} s; "
-          f"{len(report.ran)} of {report.runnable} blocks ran, {len(report.static)} static")
+    print(f"\n{key}: page in order {run.seconds:.0f} s ({times['page']:.0f} s here), "
+          f"bad twice and rollback {times['rollback']:.0f} s")
+
+
+def test_maintenance_prunes_keep_every_image_the_data_names(systems, host_procedures):
+    """docs/maintenance.md's cleanup, run as printed on each stand-in holding every image the data names (and
+    the rollback tag, and a dangling image): the prunes remove the dangling image and nothing named in data;
+    the page's list of other tags names only the tag nobody keeps."""
+    page = "docs/maintenance.md"
+    run = host_procedures.run_page(page)
+    assert run.failed is None, run.failed and run.steps[run.failed.id].failure
+    blocks = [b for b in host_procedures.page(page).blocks if b.on and not host_blocks.static_reason(b, DATA)]
+    listing = [b for b in blocks if "grep -v -x -F" in b.code]
+    assert any("prune" in b.code for b in blocks) and len(listing) == 1, [b.id for b in blocks]
+    named = sorted({image.ref for image in DATA.images.values()})
+    target = host_blocks.HostTarget(systems.lab.wrap, ROOT)
+    for key in KEYS:
+        s = systems[key]
+        kept = [*named, f"lab-rollback:{key}"]
+        setup = sh_on(systems, key, " && ".join(
+            [f"docker image tag {s.image} {ref}" for ref in kept if ref != s.image]
+            + [f"docker image tag {s.image} lab-scratch:unused",
+               "tar -cf - --files-from /dev/null | docker import - >/dev/null",
+               "docker image ls -q --filter dangling=true"]))
+        assert setup.returncode == 0 and setup.stdout.strip(), setup.stderr
+        dangling = setup.stdout.split()
+        for block in blocks:                        # in page order: the prune, the list of other tags, ...
+            result = host_blocks.run(block, target, DATA.systems[key].ssh.alias)
+            assert result.ok, result.message(HOST_NAMES)
+            if block in listing:
+                assert result.outcomes[-1].stdout.split() == ["lab-scratch:unused"], result.message(HOST_NAMES)
+        left = sh_on(systems, key, "docker image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}'").stdout
+        tags = {line.split()[0] for line in left.splitlines()}
+        assert set(kept) <= tags, f"{key}: a prune removed {sorted(set(kept) - tags)}"
+        assert not any(d in left for d in dangling), f"{key}: the dangling image survived the prune:\n{left}"
+        sh_on(systems, key, " && ".join(f"docker image rm {ref} >/dev/null" for ref in
+                                        [*[r for r in kept if r != s.image], "lab-scratch:unused"]))
 
 
 def _broken(key: str, kind: str) -> LabData:

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
 from labdocs.doctests import console, fences
 from labdocs.engines import llamacpp
-from labdocs.lab import hosts, llamacpp_build
-from labdocs.lab.venv import ensure_venv
+from labdocs.lab import hosts, llamacpp_build, llamacpp_server
 from labdocs.model.loader import load
 from labdocs.render.views import render_all
 
@@ -27,77 +24,22 @@ DATA = load(EXAMPLE)
 KEY = "pegasus"
 SYSTEM = DATA.systems[KEY]
 FILES = render_all(DATA, "data/examples/pegasus-llamacpp.yaml")
-ADDRESS = "127.0.0.40"          # apart from the vLLM lab's 127.0.0.2 and up
-START_TIMEOUT_S = 120
+ADDRESS = llamacpp_server.address(DATA, KEY)     # 127.0.0.40: apart from the vLLM lab's 127.0.0.2 and up
 
 pytestmark = [pytest.mark.slow, pytest.mark.llama_server]
 
 
-def lab_argv(binary: Path, share: Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """The unit's command as the lab runs it: the built binary, the model under the lab's share, the lab's
-    address; flags that only mean something on a GPU dropped (and returned, with why)."""
-    argv = llamacpp.serve_argv(SYSTEM, str(share))
-    argv[0] = str(binary)
-    argv[argv.index("--host") + 1] = ADDRESS
-    out, dropped, i = [], [], 0
-    while i < len(argv):
-        canon = llamacpp.canonical(argv[i]) if argv[i].startswith("-") else None
-        name = canon[2:] if canon else None
-        takes = canon is not None and llamacpp.takes_value(argv[i])
-        chunk = argv[i:i + 2] if takes else argv[i:i + 1]
-        if name in llamacpp.GPU_ONLY_FLAGS:
-            dropped.append((" ".join(chunk), llamacpp.GPU_ONLY_FLAGS[name]))
-        else:
-            out += chunk
-        i += len(chunk)
-    return out, dropped
-
-
 def _get(path: str, timeout: float = 5) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"http://{ADDRESS}:{SYSTEM.port}{path}", timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+    return llamacpp_server.get(f"http://{ADDRESS}:{SYSTEM.port}{path}", timeout)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    t0 = time.monotonic()
-    built = llamacpp_build.build()
-    print(f"\nlab: llama-server {'built' if built['built'] else 'reused from .lab/llamacpp/'}: "
-          f"{built['path']} (build {built['build_seconds']} s; this run {built['seconds']} s)")
-    share = llamacpp_build.LAB_DIR / "share"
-    model = Path(llamacpp.model_path(SYSTEM, str(share)))
-    gguf = llamacpp_build.tiny_gguf(model, ensure_venv(ROOT), SYSTEM.context_length)   # torch, transformers
-    print(f"lab: tiny GGUF {gguf['bytes']} bytes at the documented file name {model.name} ({gguf['seconds']} s)")
-    argv, dropped = lab_argv(Path(built["path"]), share)
-    for flag, why in dropped:
-        print(f"lab: {KEY}: dropped GPU-only flag {flag}: {why}")
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"llama-server exited {proc.returncode}:\n{log.read_text()[-3000:]}"
-            try:
-                if _get(llamacpp.ENDPOINTS.health)[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"llama-server not healthy after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-        print(f"lab: llama-server healthy in {time.monotonic() - t0:.1f} s (build and model included)")
-        hosts_file = hosts.write_hosts_file(tmp_path_factory.mktemp("hosts") / "hosts", {SYSTEM.host: ADDRESS})
-        yield {"argv": argv, "log": log, "hosts": hosts_file}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """The lab's llama-server for pegasus (labdocs/lab/llamacpp_server.py, as `make status TARGET=lab` starts it)."""
+    with llamacpp_server.running(DATA, [KEY], tmp_path_factory.mktemp("llama-server"),
+                                 say=lambda line: print(f"\nlab: {line}", end="")) as served:
+        hosts_file = llamacpp_server.hosts_file(DATA, [KEY], tmp_path_factory.mktemp("hosts") / "hosts")
+        yield {"argv": served[KEY].argv, "log": served[KEY].log, "hosts": hosts_file}
 
 
 def test_the_endpoints_answer_as_documented(server):

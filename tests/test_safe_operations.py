@@ -256,6 +256,8 @@ def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, r
     ("sudo sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'", None),
     ("mkdir -p /mnt/models/tiktoken", None),
     ("curl -fsSL -o x https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken", "outside the lab"),
+    ("curl -fsS http://127.0.0.1:8000/ http://localhost:8000/", None),     # loopback is the lab (the README's)
+    ("curl -fsS http://127.0.0.2.example.org/", "outside the lab (127.0.0.2.example.org)"),
     ("nvidia-smi --query-gpu=name --format=csv,noheader", "a GPU"),
     ("docker compose version && docker info | grep -i runtimes | grep -q nvidia", "NVIDIA container runtime"),
     ("findmnt -t nfs4 /mnt/models", "no kernel NFS client"),

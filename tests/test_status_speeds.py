@@ -62,3 +62,7 @@ def test_the_last_live_probe_is_shown_beside_the_documented_figure():
     assert rows["pegasus"].observed == ("33.1 tok/s, 61% of the 54.6 tok/s ceiling "
                                         "(measured by `make status TARGET=live`, 2026-12-01)")
     assert rows["stella"].observed == "no measurement (down)"
+    # a probe from before an engine switch says which engine it measured
+    switched = status.model_copy(deep=True)
+    switched.systems["pegasus"].engine = "llama.cpp"
+    assert speeds.speed_rows(views, switched)[0].observed.endswith("2026-12-01), served by llama.cpp then")

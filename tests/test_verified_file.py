@@ -15,10 +15,10 @@ from labdocs.observed.verified import Run, Verified, VerifiedInvalid, digest
 def test_what_the_run_writes_the_site_reads(tmp_path):
     path = tmp_path / "verified.json"
     report = Report()
-    for kind in ("executed", "executed", "static", "skipped"):
+    for kind in ("host", "workstation", "static", "skipped"):
         report.record("docs/index.md", kind)
     report.record("docs/status.md", "failed")
-    report.record("README.md", "executed")            # not a site page: not written
+    report.record("README.md", "workstation")            # not a site page: not written
     uris = {"docs/index.md": "index.md", "docs/status.md": "status.md"}
     texts = {"docs/index.md": "# Home\n", "docs/status.md": "# Status\n"}
     report.write_verified(path, "lab", texts, uris, "2026-12-02")

@@ -1,15 +1,16 @@
 """How a block is checked: one evaluator per way, the first one that applies wins.
 
 An evaluator says whether it takes a block (`applies`, from the block alone, decided at collection) and
-checks it (`run`), returning what the report counts: "executed", "static", or "skipped" with a reason.
-A failure is `pytest.fail` naming the block's page and line. The chains per target (session.py):
+checks it (`run`), returning what the report counts (report.KINDS): "host" (run on a host), "workstation"
+(run from the workstation side), "static" or "skipped", the last two with their reason. A failure is
+`pytest.fail` naming the block's page and line. The chains per target (session.py):
 
-    lab:  Skip, <registered>, Static, Workstation
+    lab:  Skip, <registered>, Procedure, Static, Workstation
     live: Skip, Disruptive, <registered>, OnHosts, Workstation
 
+Procedure (procedure.py) runs the pages with blocks on a host in order on the lab's host stand-ins.
 <registered> are the evaluators other plugins return from the `pytest_labdocs_evaluators` hook
-(hookspecs.py): a host evaluator for the lab's stand-in hosts goes there, before Static, so the
-host-side blocks it takes run instead of being checked statically.
+(hookspecs.py); they come before the built-in ones.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
-from labdocs.doctests import console, rendered, static
+from labdocs.doctests import console, host_blocks, rendered, static
 from labdocs.doctests.fences import Block
 from labdocs.doctests.run import Outcome, why_unreachable
 
@@ -30,11 +31,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str          # what the report counts: executed, static or skipped
-    reason: str = ""   # for skipped: why, printed and reported
+    kind: str          # what the report counts: host, workstation, static or skipped (report.KINDS)
+    reason: str = ""   # for static and skipped: why, printed and reported
 
 
-EXECUTED, STATIC = Verdict("executed"), Verdict("static")
+ON_HOST, WORKSTATION = Verdict("host"), Verdict("workstation")
 
 
 class Target(Protocol):
@@ -160,7 +161,8 @@ class Disruptive:
 
 class Static:
     """A block that needs a real host, checked without one: shellcheck, and every name it mentions
-    must be in the data (static.py)."""
+    must be in the data (static.py). The reason: what the block needs that no stand-in is
+    (host_blocks.static_reason), else that no stand-in runs its page."""
 
     name, marks = "static", ()
 
@@ -172,7 +174,8 @@ class Static:
         if problems:
             pytest.fail(f"{block.id}: host-local block checked without its host:\n  " + "\n  ".join(problems)
                         + f"\n--- block\n{block.code}", pytrace=False)
-        return STATIC
+        why = host_blocks.static_reason(block, ctx.session.data) or host_blocks.NOT_HERE.get(block.page)
+        return Verdict("static", why or f"no host stand-in runs this page's blocks on {block.on or block.needs}")
 
 
 @dataclass
@@ -190,7 +193,7 @@ class Workstation:
 
     def run(self, block: Block, ctx: BlockRun) -> Verdict:
         check(block, ctx.target(self.fixture), ctx.session, ctx.update)
-        return EXECUTED
+        return WORKSTATION
 
 
 @dataclass
@@ -210,4 +213,4 @@ class OnHosts:
         target = ctx.target(self.fixture)
         for alias in ctx.session.ssh_aliases(block):
             check(block, target, ctx.session, ctx.update, alias)
-        return EXECUTED
+        return ON_HOST

@@ -91,8 +91,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--system ID keeps the doc blocks of those systems (and the ones for no system in particular)."""
+    """The blocks of a page run as a procedure stay together and in page order, the pages in the order
+    they run (procedure.py); --system ID keeps the doc blocks of those systems (and the ones for no
+    system in particular)."""
     session = doc_session(config)
+    _procedures_in_order(session, items)
     wanted = set(session.options.systems)
     if not wanted:
         return
@@ -107,6 +110,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _procedures_in_order(session: DocSession, items: list[pytest.Item]) -> None:
+    """Procedure pages' items together, where the first of them was, sorted by (page rank, line)."""
+    def block_of(item):
+        return getattr(item, "callspec", None) and item.callspec.params.get("doc_block")
+
+    if not any(block_of(item) for item in items):
+        return                      # no doc blocks collected: nothing to order, nothing to build
+    rank = {page: i for i, page in enumerate(session.procedure_pages)}
+    slots = [i for i, item in enumerate(items) if (b := block_of(item)) and b.page in rank]
+    if not slots:
+        return
+    ordered = sorted((items[i] for i in slots), key=lambda it: (rank[block_of(it).page], block_of(it).line))
+    rest = [item for i, item in enumerate(items) if i not in set(slots)]
+    items[:] = rest[:slots[0]] + ordered + rest[slots[0]:]
 
 
 def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector):
@@ -138,7 +157,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             else:
                 report.longrepr.addsection("unreachable", why)
     if report.when == "call":
-        session.report.record(page, "executed" if report.passed else "failed")
+        session.report.record(page, "workstation" if report.passed else "failed")  # in-process, on this side
     elif report.skipped:
         session.report.record(page, "skipped", report.nodeid,
                               str(report.longrepr[-1]) if report.longrepr else "")
@@ -179,6 +198,46 @@ def lab(request: pytest.FixtureRequest):
         yield running
         running.sample_rss()
         session.lab_times.peak_rss_gb = sum(running.peak_rss.values()) / 2**30
+
+
+@pytest.fixture(scope="session")
+def host_systems(request: pytest.FixtureRequest):
+    """The host stand-ins (lab.host_systems): one per single-host system plus the model share's server,
+    started on first use, once per session (the doc-tests' procedure pages and tests/test_host_procedure.py
+    share them), torn down at the session's end and on Ctrl-C or SIGTERM (lab.standin_hosts)."""
+    session = doc_session(request.config)
+    if session.options.live:
+        pytest.skip("the host stand-ins are only started with --target lab")
+    if os.geteuid() != 0:
+        pytest.fail("host stand-ins need root (namespaces, dockerd, sshd): run the suite as root", pytrace=False)
+    from labdocs.lab import host_systems as hs
+
+    started = time.monotonic()
+    # Every system's stand-in, whatever --system says: tests/test_host_procedure.py takes each system, and a
+    # stand-in without a started container costs about a second.
+    with hs.running_systems(session.data, ROOT / ".lab" / "standin-hosts") as running:
+        up = time.monotonic() - started
+        yield running
+        lines = [f"stand-ins up in {up:.0f} s (models {running.seconds['models']} s, hosts "
+                 f"{running.seconds['hosts']} s, images and files {running.seconds['prepare']} s)"]
+        for key, s in running.systems.items():
+            lines.append(f"{key} ({s.host.spec.hostname}, {s.host.address}): deltas from the real host")
+            lines += [f"  - {d}" for d in s.deltas()]
+        lines += [f"{key}: no stand-in ({why})" for key, why in running.left_out.items()]
+        for run in (session.procedures.runs.values() if session.procedures else []):
+            lines.append(f"{run.page}: {len(run.steps)} of {len(run.blocks)} blocks run in order in "
+                         f"{run.seconds:.0f} s" + (f", stopped at {run.failed.id}" if run.failed else ""))
+        session.host_report.extend(lines)
+
+
+@pytest.fixture(scope="session")
+def host_procedures(request: pytest.FixtureRequest, host_systems):
+    """The procedure pages' runs on the host stand-ins (procedure.py), one per page per session."""
+    from labdocs.doctests.procedure import Procedures
+
+    session = doc_session(request.config)
+    session.procedures = Procedures(session, host_systems)
+    return session.procedures
 
 
 @pytest.fixture(scope="session")
@@ -253,7 +312,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for name, seconds in times.healthy.items():
             terminalreporter.write_line(f"  {name}: healthy {seconds:.0f} s after start")
     if docs.host_report:
-        terminalreporter.section("QUICKSTARTs on host stand-ins (tests/test_host_procedure.py)")
+        terminalreporter.section("host stand-ins: deltas, pages run in order")
         for line in docs.host_report:
             terminalreporter.write_line(line)
     lines = docs.report.lines(docs.options.target)

@@ -18,6 +18,7 @@ import pytest
 from labdocs.doctests import evaluators as ev
 from labdocs.doctests import fences, rendered, static
 from labdocs.doctests.fences import Block
+from labdocs.doctests.procedure import Procedure, Procedures, procedure_pages
 from labdocs.doctests.report import Report
 from labdocs.model.schema import LabData
 from labdocs.paths import DATA_FILE, ROOT
@@ -55,6 +56,7 @@ class DocSession:
     report: Report = field(default_factory=Report)
     host_report: list[str] = field(default_factory=list)  # QUICKSTARTs on host stand-ins: deltas, blocks per page
     lab_times: LabTimes | None = None
+    procedures: Procedures | None = None                  # the procedure pages' runs (plugin: host_procedures)
     _counted: bool = field(default=False, init=False, repr=False)
 
     # --- the documents and their blocks, built on first use -------------------------------------
@@ -123,7 +125,17 @@ class DocSession:
         if self.options.live:
             head = [ev.Skip()] + ([] if self.options.allow_disruptive else [ev.Disruptive()])
             return [*head, *self.registered(), ev.OnHosts(), ev.Workstation()]
-        return [ev.Skip(), *self.registered(), ev.Static(), ev.Workstation(marks=("lab",))]
+        return [ev.Skip(), *self.registered(), Procedure(lambda: self.procedure_pages), ev.Static(),
+                ev.Workstation(marks=("lab",))]
+
+    @functools.cached_property
+    def procedure_pages(self) -> list[str]:
+        """The pages run in order on the host stand-ins (procedure.py), in the order they run."""
+        from labdocs.lab.host_systems import systems_for_hosts
+
+        keys, _ = systems_for_hosts(self.data)
+        wanted = [k for k in keys if not self.options.systems or k in self.options.systems]
+        return procedure_pages(self.runnable, wanted, list(self.data.systems))
 
     def evaluator_for(self, block: Block) -> ev.Evaluator:
         # Workstation takes every block, so the chain always ends in one that applies.
@@ -136,10 +148,9 @@ class DocSession:
         except pytest.fail.Exception:
             self.report.record(block.page, "failed")
             raise
+        self.report.record(block.page, verdict.kind, block.id, verdict.reason)
         if verdict.kind == "skipped":
-            self.report.record(block.page, "skipped", block.id, verdict.reason)
             pytest.skip(f"{block.id}: {verdict.reason}")
-        self.report.record(block.page, verdict.kind)
 
     def check(self, block: Block, target: ev.Target, update: bool = False, alias: str | None = None) -> None:
         """Run a block's commands through a target, as the doc-tests do, outside the chain (a test that

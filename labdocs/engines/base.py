@@ -43,6 +43,7 @@ class Engine(Protocol):
     def gpu_memory_utilization(self, system) -> float: ...
     def version_of(self, data, system): ...   # the data's row for the engine version a system runs, or None
     def model_id(self, system, served_path: str) -> str: ...  # the id the server reports (vLLM: the served path)
+    def metrics_enabled(self, system) -> bool: ...  # whether ENDPOINTS.metrics answers for this system
 
 
 INTERFACE = tuple(name for name in (*Engine.__annotations__, *vars(Engine)) if not name.startswith("_"))

@@ -142,6 +142,11 @@ def model_id(system, served_path: str) -> str:
     return system.llamacpp.alias if system.llamacpp else ""   # (without the block: refused by problems())
 
 
+def metrics_enabled(system) -> bool:
+    """/metrics answers only with --metrics (llamacpp.args: metrics: true); without it llama-server says 501."""
+    return bool(system.llamacpp and system.llamacpp.args.get("metrics") is True)
+
+
 # --- validation of a system's serving data ----------------------------------------------------------
 
 def _long_names(canon: str) -> list[str]:

@@ -143,6 +143,11 @@ def model_id(system, served_path: str) -> str:
     return served_path
 
 
+def metrics_enabled(system) -> bool:
+    """vLLM's OpenAI server always exports /metrics."""
+    return True
+
+
 def version_of(data, system):
     """The vllm_versions: row of the vLLM inside a system's image, or None."""
     image = data.images.get(system.image)

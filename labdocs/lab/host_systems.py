@@ -1,6 +1,7 @@
 """Host stand-ins that are the documented systems: for each system in the data, a host (lab.standin_hosts)
 with the documented hostname, user, ssh alias and service directory, the documented image name in its own
-docker engine, and /mnt/models holding the lab's tiny model at the documented snapshot path.
+docker engine, and /mnt/models holding the lab's tiny model at the documented snapshot path; and the model
+share's server (lab.nfs_standin: flashstore's export, served by nfs-ganesha), so `showmount -e` runs.
 
 The generated compose file is never touched: the operator's steps copy it byte for byte. What a GPU-less VM
 cannot do is changed by one lab-only file beside it, `docker-compose.override.yml` (compose reads it
@@ -8,10 +9,15 @@ automatically): no GPU reservation, no privileged mode, the lab's CPU entrypoint
 mounts of this machine's /usr, the lab's python and the lab's vLLM venv (so the container runs the lab's vLLM
 CPU build). `deltas()` lists every difference from the real host, for the test report.
 
+A cluster system (running_cluster) gets one stand-in per node, joined by the direct link of lab.two_node, each
+with the same override plus what a node needs: the example's interconnect addresses mapped into the lab wherever
+its service names them, the pinned Ray layer (lab.ray_layer), and a `vllm` that keeps the Ray executor.
+
 The image is not pulled or built from a base: `docker import` of a tarball holding only /lab/cpu-entrypoint
 (and empty top-level folders), tagged with the documented name (e.g. nvcr.io/nvidia/vllm:25.12-py3).
 
-Stdlib only (imported by the test process); the tiny models are built with the lab venv (lab.servers).
+Stdlib and yaml (through lab.two_node; imported by the test process); the tiny models are built with the lab
+venv (lab.servers).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Iterator
 
 from labdocs import hf_cache
 from labdocs.engines import engine_of
-from labdocs.lab import lab_specs
+from labdocs.lab import lab_specs, nfs_standin, ray_layer, two_node
 from labdocs.lab import standin_hosts as sh
 from labdocs.lab.servers import _effective_parser, build_models
 from labdocs.lab.venv import ensure_venv
@@ -56,6 +62,16 @@ CPU_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 CPU_FLAGS = ["--enforce-eager", "--distributed-executor-backend", "uni"]
+# A cluster node keeps the flags that spread the model over the nodes (vLLM's Ray executor), so the lab shows
+# what the CPU build itself answers to them instead of serving one CPU process.
+CLUSTER_KEEP = {"tensor-parallel-size", "pipeline-parallel-size", "distributed-executor-backend"}
+CLUSTER_CPU_FLAGS = ["--enforce-eager"]
+# In a cluster node's image: `vllm` for the head's start script (which runs `vllm serve` itself, after Ray).
+VLLM_WRAPPER = "/lab/bin/vllm"
+_VLLM_WRAPPER = f"""#!/bin/sh
+# LAB ONLY (labdocs/lab/host_systems.py): `vllm ARGS` as the lab's CPU entrypoint runs it.
+exec {ENTRYPOINT} vllm "$@"
+"""
 
 _ENTRYPOINT = '''#!/usr/bin/env python3
 # LAB ONLY (labdocs/lab/host_systems.py), never on a real host: the stand-in image's entrypoint. The compose
@@ -113,6 +129,7 @@ class SystemHost:
     dropped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    cluster: "ClusterNode | None" = None
 
     def deltas(self) -> list[str]:
         """Every way this stand-in differs from the real host, in words for the report."""
@@ -123,8 +140,11 @@ class SystemHost:
             "hard limit, which nothing here may raise: runc refuses unlimited), CPU settings "
             f"({', '.join(f'{k}={v}' for k, v in CPU_ENV.items())}), and read-only mounts of this machine's /usr, "
             "the lab's python and the lab's vLLM venv",
-            f"image {self.image} is a local `docker import` holding only {ENTRYPOINT}; the container runs the lab's "
-            f"vLLM CPU build ({lab_specs.lab_vllm_version(ROOT)}) with {' '.join(CPU_FLAGS)}",
+            f"image {self.image} is a local `docker import` holding only {ENTRYPOINT}"
+            + (f" and {VLLM_WRAPPER}" if self.cluster else "") + "; the container runs the lab's "
+            f"vLLM CPU build ({lab_specs.lab_vllm_version(ROOT)}) with "
+            f"{' '.join(CLUSTER_CPU_FLAGS if self.cluster else CPU_FLAGS)}",
+            *(self.cluster.deltas() if self.cluster else []),
             *(f"flag {flag} dropped in the container: {why}" for flag, why in self.dropped),
             "/mnt/models is a local folder holding the lab's tiny model at the documented snapshot path "
             "(and the offline files its family reads), not the NFS share",
@@ -139,11 +159,88 @@ class SystemHost:
         return out
 
 
-def override_text(system, venv: Path, python_prefix: Path, compose_service: str = SERVICE) -> str:
+def _yaml_list(items: list[str]) -> str:
+    # compose interpolates $VAR in every string: a literal $ is written $$
+    return "[" + ", ".join(_yaml_str(str(x).replace("$", "$$")) for x in items) + "]"
+
+
+@dataclass
+class ClusterNode:
+    """What one cluster node's override adds to the single-host one: every value of the generated service that
+    names one of the example's interconnect addresses, mapped into the lab (two_node.address_map), the pinned
+    Ray layer (lab.ray_layer) on PATH and PYTHONPATH, and the read-only mounts those need."""
+
+    node: two_node.Node
+    amap: dict[str, str]
+    ray_dir: Path
+    environment: dict[str, str]         # generated values naming an address, mapped
+    command: list[str] | None           # the generated command, mapped (None: it names no address)
+    healthcheck: list[str] | None       # the generated healthcheck test, mapped
+    mounts: list = field(default_factory=list)
+
+    def override_lines(self) -> list[str]:
+        out = []
+        if self.command:
+            out.append(f"    command: {_yaml_list(self.command)}   # the example's addresses mapped into the lab")
+        if self.healthcheck:
+            out += ["    healthcheck:", f"      test: {_yaml_list(self.healthcheck)}   # addresses mapped"]
+        return out
+
+    def deltas(self) -> list[str]:
+        mapped = sorted(self.environment) + (["command"] if self.command else []) + (
+            ["healthcheck.test"] if self.healthcheck else [])
+        return [f"the example's addresses mapped into the lab in {', '.join(mapped)} "
+                f"({', '.join(f'{a} -> {b}' for a, b in self.amap.items())}), by the override; the generated "
+                "file keeps the real ones",
+                f"Ray from the lab's pinned layer ({self.ray_dir}, lab/requirements-ray.txt) mounted read-only and on "
+                "PYTHONPATH (the kit image ships its own Ray); `--num-gpus=1` is a logical resource, no GPU behind it",
+                f"`vllm` is {VLLM_WRAPPER} (the lab's CPU entrypoint): GPU-only flags dropped, the tensor/pipeline "
+                "parallel sizes and the Ray executor kept, so the CPU build's own answer to them shows"]
+
+
+def cluster_node(node: two_node.Node, amap: dict[str, str], ray_dir: Path, root: Path) -> ClusterNode:
+    """The mapped values of the node's generated service; refuses a value naming an address anywhere else
+    (the lab would contact it unmapped)."""
+    service = two_node.service(node.compose)
+    env = service.get("environment") or {}
+    environment = {k: two_node.remap(str(v), amap) for k, v in env.items()
+                   if two_node.remap(str(v), amap) != str(v)}
+
+    def mapped_list(value) -> list[str] | None:
+        if value is None:
+            return None
+        items = [str(x) for x in (value if isinstance(value, list) else ["sh", "-c", value])]
+        new = [two_node.remap(x, amap) for x in items]
+        return new if new != items else None
+    command = mapped_list(service.get("command"))
+    healthcheck = mapped_list((service.get("healthcheck") or {}).get("test"))
+    rest = {k: v for k, v in service.items() if k not in ("environment", "command", "healthcheck")}
+    rest["healthcheck"] = {k: v for k, v in (service.get("healthcheck") or {}).items() if k != "test"}
+    named = [a for a in amap if a in json.dumps(rest)]
+    if named:
+        raise sh.HostLabError(f"{node.compose}: services.{SERVICE} names {', '.join(named)} outside environment, "
+                              "command and healthcheck.test: the lab does not map it there")
+    if service.get("network_mode") != "host":
+        raise sh.HostLabError(f"{node.compose}: services.{SERVICE}.network_mode is not host: Ray would not use the "
+                              "host's interconnect address")
+    mounts = [ray_dir.resolve()]
+    link = root / ".lab" / "venv"
+    if link.resolve() != link.absolute():
+        # Ray's scripts (pip --target) name the venv's python by the path pip ran it with
+        mounts.append((link.resolve(), link.absolute()))
+    return ClusterNode(node, amap, ray_dir.resolve(), environment, command, healthcheck, mounts)
+
+
+def override_text(system, venv: Path, python_prefix: Path, compose_service: str = SERVICE,
+                  node: "ClusterNode | None" = None) -> str:
     mounts = [Path("/usr"), venv]
     if not python_prefix.is_relative_to("/usr"):
         mounts.append(python_prefix)
     env = {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", **CPU_ENV}
+    if node:
+        mounts += node.mounts
+        env = {**node.environment, "PATH": f"{Path(VLLM_WRAPPER).parent}:{node.ray_dir}/bin:{env['PATH']}",
+               **CPU_ENV, "PYTHONPATH": str(node.ray_dir), "RAY_USAGE_STATS_ENABLED": "0"}
     lines = [
         "# LAB ONLY: written by labdocs/lab/host_systems.py beside the generated docker-compose.yml on a host",
         "# stand-in; compose reads it automatically. Never copy it to a real host.",
@@ -154,12 +251,14 @@ def override_text(system, venv: Path, python_prefix: Path, compose_service: str 
         f"    entrypoint: [{_yaml_str(ENTRYPOINT)}]   # drops GPU-only flags, runs the lab's vLLM CPU build",
         "    ulimits:",
         f"      memlock: {-1 if MEMLOCK_BYTES == resource.RLIM_INFINITY else MEMLOCK_BYTES}   # this machine's hard limit",
+        *(node.override_lines() if node else []),
         "    environment:",
         *(f"      {k}: {_yaml_str(v)}" for k, v in env.items()),
         "    volumes:",
     ]
     for m in mounts:
-        lines += ["      - type: bind", f"        source: {_yaml_str(str(m))}", f"        target: {_yaml_str(str(m))}",
+        source, target = m if isinstance(m, tuple) else (m, m)
+        lines += ["      - type: bind", f"        source: {_yaml_str(str(source))}", f"        target: {_yaml_str(str(target))}",
                   "        read_only: true"]
     return "\n".join(lines) + "\n"
 
@@ -185,13 +284,14 @@ def systems_for_hosts(data: LabData) -> tuple[list[str], dict[str, str]]:
     keys, left = [], {}
     for key, system in data.systems.items():
         if system.cluster:
-            left[key] = "a cluster: its workers would need hosts and a GPU interconnect of their own"
+            left[key] = "a cluster: its nodes get hosts of their own (running_cluster, tests/test_two_node_cluster.py)"
         else:
             keys.append(key)
     return keys, left
 
 
-def host_spec(data: LabData, key: str, files_dir: Path) -> sh.HostSpec:
+def host_spec(data: LabData, key: str, files_dir: Path, node: two_node.Node | None = None) -> sh.HostSpec:
+    """The system's host (or, for a cluster, one node's: its own name, host name, user and alias)."""
     system = data.systems[key]
     files_dir.mkdir(parents=True, exist_ok=True)
     meminfo, drop, opt = files_dir / "meminfo", files_dir / "drop_caches", files_dir / "opt"
@@ -199,8 +299,12 @@ def host_spec(data: LabData, key: str, files_dir: Path) -> sh.HostSpec:
     drop.write_text("0\n")
     opt.mkdir(exist_ok=True)
     # /opt of its own: the pre-stage step copies a model to the host's local disk there.
+    files = {"/proc/meminfo": str(meminfo), "/proc/sys/vm/drop_caches": str(drop), "/opt": str(opt)}
+    if node:
+        return sh.HostSpec(node.name, node.hostname, user=node.user or system.ssh.user, ssh_alias=node.ssh_alias,
+                           docker_disk_gb=DISK_GB, files=files)
     return sh.HostSpec(key, system.host, user=system.ssh.user, ssh_alias=system.ssh.alias, docker_disk_gb=DISK_GB,
-                       files={"/proc/meminfo": str(meminfo), "/proc/sys/vm/drop_caches": str(drop), "/opt": str(opt)})
+                       files=files)
 
 
 def _copy_model(data: LabData, key: str, built: dict, models: Path, share: Path) -> None:
@@ -219,32 +323,37 @@ def _copy_model(data: LabData, key: str, built: dict, models: Path, share: Path)
 
 
 def prepare(lab: sh.HostLab, data: LabData, key: str, built: dict, parser_swap: dict[str, str],
-            venv: Path, share: Path) -> SystemHost:
-    """Make the host the system: its image, its model share, the override beside its service directory."""
-    system, host = data.systems[key], lab[key]
+            venv: Path, share: Path, node: ClusterNode | None = None) -> SystemHost:
+    """Make the host the system (or one node of a cluster system): its image, its model share, the override
+    beside its service directory."""
+    system, host = data.systems[key], lab[node.node.name if node else key]
     engine = engine_of(system)
     t0 = time.monotonic()
     image = data.images[system.image].ref
-    tar = sh.base_rootfs_tar(host.state / "lab-image.tar", {ENTRYPOINT.lstrip("/"): _ENTRYPOINT.format(
-        gpu_only=sorted(engine.GPU_ONLY_FLAGS), swap=parser_swap, cpu_flags=CPU_FLAGS)})
+    gpu_only = {k: v for k, v in engine.GPU_ONLY_FLAGS.items() if not (node and k in CLUSTER_KEEP)}
+    files = {ENTRYPOINT.lstrip("/"): _ENTRYPOINT.format(gpu_only=sorted(gpu_only), swap=parser_swap,
+                                                        cpu_flags=CLUSTER_CPU_FLAGS if node else CPU_FLAGS)}
+    if node:
+        files[VLLM_WRAPPER.lstrip("/")] = _VLLM_WRAPPER
+    tar = sh.base_rootfs_tar(host.state / "lab-image.tar", files)
     import_seconds = sh.import_image(host, image, tar)
     tar.unlink()
     _copy_model(data, key, built, host.models, share)
     service = host.home / system.service_dir.removeprefix("~/")
     service.mkdir(parents=True, exist_ok=True)
-    text = override_text(system, venv, _python_prefix(venv))
+    text = override_text(system, venv, _python_prefix(venv), node=node)
     (service / OVERRIDE).write_text(text)
     for path in (host.home / system.service_dir.removeprefix("~/").split("/")[0], service, service / OVERRIDE):
         shutil.chown(path, host.uid, host.gid)
     flags = engine.serve_flags(system)
     dropped = [(f"--{f[2:]}" + (f" {flags[i + 1]}" if i + 1 < len(flags) and not flags[i + 1].startswith("--") else ""),
-                engine.GPU_ONLY_FLAGS[f[2:].removeprefix("no-")])
-               for i, f in enumerate(flags) if f.startswith("--") and f[2:].removeprefix("no-") in engine.GPU_ONLY_FLAGS]
+                gpu_only[f[2:].removeprefix("no-")])
+               for i, f in enumerate(flags) if f.startswith("--") and f[2:].removeprefix("no-") in gpu_only]
     notes = [f"--tool-call-parser {a} runs as {b} in the lab" for a, b in parser_swap.items()]
     if built.get("fallback_reason"):
         notes.append(f"tiny model family {built['family_requested']} -> {built['family']}: {built['fallback_reason']}")
     return SystemHost(key, host, image, service, text, dropped, notes,
-                      {"image_import": round(import_seconds, 2), "prepare": round(time.monotonic() - t0, 2)})
+                      {"image_import": round(import_seconds, 2), "prepare": round(time.monotonic() - t0, 2)}, node)
 
 
 @dataclass
@@ -268,6 +377,18 @@ def compose_binary() -> Path:
     return Path(compose.__file__).parent / "docker-compose"
 
 
+def _models(data: LabData, keys: list[str], root: Path) -> tuple[Path, dict, dict]:
+    """The lab venv, the tiny models built for these systems, and each system's tool-call parser swap."""
+    python = ensure_venv(root)
+    specs, _ = lab_specs.specs(data, keys)
+    built = build_models(specs, root, python)
+    swaps = {}
+    for spec in specs:
+        effective, _why = _effective_parser(spec, built[spec.name])
+        swaps[spec.name] = {spec.tool_call_parser: effective} if effective != spec.tool_call_parser else {}
+    return python, built, swaps
+
+
 @contextlib.contextmanager
 def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only: list[str] | None = None,
                     timeout: float = 60.0) -> Iterator[HostSystems]:
@@ -276,20 +397,15 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
     t0 = time.monotonic()
     keys, left = systems_for_hosts(data)
     keys = [k for k in keys if not only or k in only]
-    python = ensure_venv(root)
+    python, built, swaps = _models(data, keys, root)
     venv = python.parent.parent.resolve()
-    specs, _ = lab_specs.specs(data, keys)
-    built = build_models(specs, root, python)
-    swaps = {}
-    for spec in specs:
-        effective, _why = _effective_parser(spec, built[spec.name])
-        swaps[spec.name] = {spec.tool_call_parser: effective} if effective != spec.tool_call_parser else {}
     models_seconds = time.monotonic() - t0
     # One folder per run: two runs (a test's and its subprocess's) must not remove each other's /opt.
     Path(state_root).mkdir(parents=True, exist_ok=True)
     files = Path(tempfile.mkdtemp(prefix="system-files-", dir=Path(state_root).resolve()))
     try:
-        host_specs = [host_spec(data, k, files / k) for k in keys]
+        # The model share's server too (nfs-ganesha, userspace): the pages' `showmount -e` checks run on the hosts.
+        host_specs = [host_spec(data, k, files / k) for k in keys] + [nfs_standin.server_spec(data, root)]
         t1 = time.monotonic()
         with sh.running_hosts(host_specs, state_root, compose_binary=compose_binary(), timeout=timeout) as lab:
             hosts_seconds = time.monotonic() - t1
@@ -299,5 +415,58 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
             _log(f"{len(systems)} system host(s) ready: " + ", ".join(f"{k}={s.host.address}" for k, s in systems.items())
                  + f" (models {seconds['models']} s, hosts {seconds['hosts']} s, images+files {seconds['prepare']} s)")
             yield HostSystems(lab, systems, left, seconds)
+    finally:
+        shutil.rmtree(files, ignore_errors=True)
+
+
+@dataclass
+class ClusterHosts:
+    """A cluster system's nodes, each a host stand-in made that node (head first), joined by the direct link."""
+
+    lab: sh.HostLab
+    key: str
+    plan: two_node.Plan
+    amap: dict[str, str]                 # the example's interconnect addresses -> the lab's
+    nodes: dict[str, SystemHost]         # node name (short host name) -> its stand-in
+    seconds: dict[str, float]
+
+    def __getitem__(self, name: str) -> SystemHost:
+        return self.nodes[name]
+
+    def deltas(self) -> dict[str, list[str]]:
+        return {name: n.deltas() for name, n in self.nodes.items()}
+
+
+@contextlib.contextmanager
+def running_cluster(data: LabData, data_file: Path, generated: Path, key: str, state_root: Path, *,
+                    root: Path = ROOT, timeout: float = 60.0) -> Iterator[ClusterHosts]:
+    """A cluster system on host stand-ins, one per node, each made that node as running_systems makes a
+    single-host system (image, model, override beside the service directory), plus: the direct link named as
+    the data names the interconnect port with the example's addresses mapped into the lab and routed as the
+    address rule requires (two_node.connect), and the pinned Ray layer. generated: where the data's files were
+    rendered (the nodes' compose files are read from there). Always torn down."""
+    t0 = time.monotonic()
+    plan = two_node.plan(data_file, generated, key)
+    python, built, swaps = _models(data, [key], root)
+    venv = python.parent.parent.resolve()
+    ray_dir = ray_layer.ensure_ray(root, python)
+    models_seconds = time.monotonic() - t0
+    Path(state_root).mkdir(parents=True, exist_ok=True)
+    files = Path(tempfile.mkdtemp(prefix="cluster-files-", dir=Path(state_root).resolve()))
+    try:
+        specs = [host_spec(data, key, files / n.name, n) for n in plan.nodes]
+        t1 = time.monotonic()
+        with sh.running_hosts(specs, state_root, compose_binary=compose_binary(), timeout=timeout) as lab:
+            hosts_seconds = time.monotonic() - t1
+            amap = two_node.address_map(plan, lab)
+            two_node.connect(lab, plan, amap)
+            nodes = {n.name: prepare(lab, data, key, built[key], swaps[key], venv, root / ".lab" / "share",
+                                     cluster_node(n, amap, ray_dir, root)) for n in plan.nodes}
+            seconds = {"models": round(models_seconds, 1), "hosts": round(hosts_seconds, 1),
+                       "prepare": round(time.monotonic() - t1 - hosts_seconds, 1)}
+            _log(f"cluster {key} ready: " + ", ".join(f"{n}={s.host.address} ({amap[s.cluster.node.address]} on "
+                                                      f"{plan.interface})" for n, s in nodes.items())
+                 + f" (models {seconds['models']} s, hosts {seconds['hosts']} s, images+files {seconds['prepare']} s)")
+            yield ClusterHosts(lab, key, plan, amap, nodes, seconds)
     finally:
         shutil.rmtree(files, ignore_errors=True)

@@ -1,19 +1,14 @@
-"""The two-node example's Ray cluster, formed for real on two host stand-ins (issue 21).
+"""The two-node example's nodes and their direct link, for host stand-ins (issue 21).
 
-From the example's data and its generated per-node compose files: two hosts (head, worker) with the
-documented names, joined by a direct link named as the data names the interconnect port (the ConnectX
-cable between two Sparks), each node's address from the data mapped into the lab's own range, and each
-node started with its compose file's environment and command (addresses mapped, nothing else changed).
+From the example's data and its generated per-node compose files: the nodes (head, workers) with the
+documented names, each node's address on the interconnect mapped into the lab's own range, and the direct
+link between two host stand-ins named as the data names the interconnect port (the ConnectX cable between two
+Sparks). lab.host_systems.running_cluster makes each stand-in its node and starts nothing: the QUICKSTART's own
+steps copy and start the generated compose files there (tests/test_two_node_cluster.py).
 
-Lab deltas, explicit and reported (`deltas()`):
-- addresses: the example's 192.168.100.x lie outside the lab; each maps to 198.18.(16+slot).(128+x % 128)
-  on the direct link (the upper half of the host lab's /24, more specific than the hosts' eth0 route), and
-  `ip route get` in each host must pick the interconnect interface before Ray starts;
-- no docker here: the compose command runs directly in the host's namespaces, with the lab venv + the
-  pinned Ray (lab/ray_layer.py) first on PATH instead of the image's;
-- `vllm serve`, which the head runs once Ray counts every GPU, is whatever `serve_shim` is (a recorder
-  that stays up, by default): the CPU build's own multi-node serving is tried separately.
-- GPUs: Ray's `--num-gpus=1` is a logical resource here; there is no GPU behind it.
+Addresses: the example's 192.168.100.x lie outside the lab; each maps to 198.18.(16+slot).(128+x % 128) on the
+direct link (the upper half of the host lab's /24, more specific than the hosts' eth0 route), and `ip route
+get` in each host must pick the interconnect interface before anything talks over it (check_link).
 
 Stdlib + yaml: used by tests running as root with the host lab (lab/standin_hosts.py).
 """
@@ -21,15 +16,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
-import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from labdocs import hf_cache
 from labdocs.lab import standin_hosts as sh
 
 
@@ -42,8 +34,7 @@ class Node:
     ssh_alias: str
     address: str                  # the example's address on the interconnect
     compose: Path                 # its generated compose file
-    environment: dict[str, str] = field(default_factory=dict)
-    command: str = ""             # the compose command as one shell script
+    user: str = ""                # its ssh user
     head: bool = False
 
 
@@ -63,24 +54,10 @@ class Plan:
         return [n for n in self.nodes if not n.head]
 
 
-def _service(path: Path) -> dict:
+def service(path: Path) -> dict:
+    """The generated compose file's vLLM service."""
     return yaml.safe_load(path.read_text())["services"]["vllm"]
 
-
-def _script(command) -> str:
-    if isinstance(command, list) and command[:2] == ["bash", "-c"] and len(command) == 3:
-        return command[2]
-    if isinstance(command, list):
-        return shlex.join(command)
-    return str(command)
-
-
-def _env(service: dict) -> dict[str, str]:
-    env = service.get("environment") or {}
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) for item in env)
-    # compose's own interpolation of ${VAR:-default} from an empty host environment
-    return {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
 
 
 def plan(data_file: Path, generated: Path, system: str) -> Plan:
@@ -92,16 +69,15 @@ def plan(data_file: Path, generated: Path, system: str) -> Plan:
     if c is None:
         raise ValueError(f"{data_file}: systems.{system} has no cluster: section")
     folder = generated / "systems" / system
-    head = Node(s.host.split(".")[0], s.host, s.ssh.alias, c.head_address, folder / "docker-compose.yml", head=True)
+    head = Node(s.host.split(".")[0], s.host, s.ssh.alias, c.head_address, folder / "docker-compose.yml",
+                s.ssh.user, head=True)
     nodes = [head]
     for i, w in enumerate(c.workers, 1):
         nodes.append(Node(w.host.split(".")[0], w.host, w.ssh.alias, w.address,
-                          folder / f"docker-compose.worker-{i}.yml"))
+                          folder / f"docker-compose.worker-{i}.yml", w.ssh.user))
     for n in nodes:
         if not n.compose.exists():
             raise FileNotFoundError(f"{n.compose}: not generated (systems.{system}: node {n.hostname})")
-        svc = _service(n.compose)
-        n.environment, n.command = _env(svc), _script(svc["command"])
     return Plan(system, c.interface, c.ray_port, nodes)
 
 
@@ -163,38 +139,12 @@ def check_link(lab: sh.HostLab, p: Plan, amap: dict[str, str]) -> None:
                                       f"{' via ' + gw if gw else ''}, not the lab's {p.interface}: refusing")
 
 
-def lab_path(root: Path, ray_dir: Path, shim_dir: Path | None) -> str:
-    parts = ([str(shim_dir)] if shim_dir else []) + [str(ray_dir / "bin"), str(root / ".lab" / "venv" / "bin"),
-                                                      "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
-                                                      "/sbin", "/bin"]
-    return ":".join(parts)
 
 
-def node_env(node: Node, amap: dict[str, str], path: str, ray_dir: Path) -> dict[str, str]:
-    """The compose file's environment for this node (addresses mapped), plus the lab's PATH/PYTHONPATH."""
-    env = {k: remap(v, amap) for k, v in node.environment.items()}
-    env.update(PATH=path, PYTHONPATH=str(ray_dir), HOME="/root", LANG="C.UTF-8",
-               RAY_USAGE_STATS_ENABLED="0")   # the lab never phones home
-    return env
 
 
-def start(lab: sh.HostLab, node: Node, env: dict[str, str], amap: dict[str, str], log: Path) -> subprocess.Popen:
-    """The node's compose command, as the container would run it, in the host's namespaces (root)."""
-    host = lab[node.name]
-    out = open(log, "w")
-    try:
-        return subprocess.Popen(host.enter(["env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                                            "bash", "-c", remap(node.command, amap)]),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=sh._preexec_pdeathsig)
-    finally:
-        out.close()
 
 
-def ray(lab: sh.HostLab, node: Node, env: dict[str, str], args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """`ray ARGS` in the node's host with the node's environment."""
-    return sh._run(lab[node.name].enter(["env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                                         "bash", "-c", f"ray {args}"]), check=False, timeout=timeout)
 
 
 def active_nodes(status: str) -> list[str]:
@@ -224,20 +174,8 @@ def wait_for(pred, timeout: float, every: float = 1.0):
         time.sleep(every)
 
 
-def stop_ray(lab: sh.HostLab, p: Plan, envs: dict[str, dict[str, str]], procs: list[subprocess.Popen]) -> None:
-    """Rollback order: workers first, then the head (`ray stop`), then whatever the commands left."""
-    for node in [*p.workers, p.head]:
-        if node.name in lab.hosts and lab[node.name].holder and lab[node.name].holder.poll() is None:
-            ray(lab, node, envs[node.name], "stop --force", timeout=60)
-    for proc in procs:
-        sh._kill(proc, 10)
 
 
-def deltas(p: Plan, amap: dict[str, str]) -> list[str]:
-    return ([f"address {old} -> {new} on {p.interface} (lab range; the example's is outside it)"
-             for old, new in amap.items() if old != new]
-            + ["no docker: each node's compose command runs in its host's namespaces (no image, no GPU reservation)",
-               "Ray: --num-gpus=1 is a logical resource on a CPU-only machine"])
 
 
 def process_env(pid: int) -> dict[str, str]:
@@ -257,68 +195,13 @@ def pids_named(host: sh.Host, needle: str) -> list[int]:
     return found
 
 
-__all__ = ["Node", "Plan", "plan", "address_map", "connect", "check_link", "remap", "node_env", "start", "ray",
-           "active_nodes", "wait_for", "stop_ray", "deltas", "lab_path", "process_env", "pids_named"]
-
-
-# --- serving through the cluster (issue 21, point 3) -------------------------------------------------
-
-def share_dir(root: Path, work: Path, models: Path) -> Path:
-    """The lab's stand-in for the containers' /models: the tiny models' folders and the share's extra
-    folders (tiktoken) side by side, as symlinks, like the NFS share the compose file mounts."""
-    share = work / "models"
-    share.mkdir(parents=True, exist_ok=True)
-    for src in [*sorted(models.glob(hf_cache.REPO_PREFIX + "*")), *sorted((root / ".lab" / "share").glob("*"))]:
-        link = share / src.name
-        if not link.exists():
-            link.symlink_to(src.resolve())
-    return share
-
-
-@dataclass
-class ServeResult:
-    outcome: str          # "served" (the head's /health answered), "exited", or "timeout"
-    detail: str           # the last error line when it exited; the health answer when it served
-    log_tail: str
-    seconds: float
-    log: str = ""         # the whole server log
-
-
-def serve_through_cluster(lab: sh.HostLab, head: Node, env: dict[str, str], args: list[str], share: Path,
-                          log: Path, timeout: float = 420) -> ServeResult:
-    """The head's recorded `vllm serve ARGS` with the real vLLM CPU build, against the formed cluster:
-    the container's /models is the lab's share folder; `--enforce-eager` (no compile warm-up) and a 1 GiB
-    KV cache are lab deltas. Stopped as soon as it exits, serves (/health on the head) or times out."""
-    argv = [a.replace("/models/", f"{share}/", 1) if a.startswith("/models/") else a for a in args]
-    env = {**{k: v.replace("/models/", f"{share}/", 1) if v.startswith("/models/") else v
-              for k, v in env.items()},
-           "VLLM_CPU_KVCACHE_SPACE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    script = "exec vllm " + " ".join(shlex.quote(a) for a in [*argv, "--enforce-eager"])
-    host = lab[head.name]
-    t0 = time.monotonic()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(host.enter(["env", "-i", *[f"{k}={v}" for k, v in env.items()], "bash", "-c", script]),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=sh._preexec_pdeathsig)
-    try:
-        while time.monotonic() - t0 < timeout:
-            if proc.poll() is not None:
-                text = log.read_text(errors="replace")
-                return ServeResult("exited", root_error(text), "\n".join(text.splitlines()[-40:]),
-                                   time.monotonic() - t0, text)
-            health = host.run("curl -fsS --max-time 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health")
-            if health.returncode == 0:
-                return ServeResult("served", f"/health {health.stdout}", "", time.monotonic() - t0)
-            time.sleep(3)
-        return ServeResult("timeout", "", "\n".join(log.read_text(errors="replace").splitlines()[-40:]),
-                           time.monotonic() - t0)
-    finally:
-        sh._kill(proc, 10)
-
-
 def root_error(output: str) -> str:
     """The first `SomethingError: message` line in output: the root cause of a chained traceback (vLLM's API
     server reports the engine core's failure after it, as "Engine core initialization failed")."""
     lines = [ln.strip() for ln in output.splitlines()
              if re.match(r"^\s*(\(\w+ pid=\d+\)\s*)?[\w.]*(Error|Exception): ", ln)]
     return re.sub(r"^\(\w+ pid=\d+\)\s*", "", lines[0]) if lines else ""
+
+
+__all__ = ["Node", "Plan", "plan", "service", "address_map", "link_prefix", "connect", "check_link", "remap", "active_nodes",
+           "wait_for", "process_env", "pids_named", "root_error"]

@@ -31,6 +31,7 @@ DRIFT_KINDS = {
     "garbage": "garbage response",
     "model_id": "model id mismatch",
     "context_length": "context length mismatch",
+    "model_file": "model file mismatch",
     "speed": "decode speed below tolerance",
     "ttft": "time to first token above tolerance",
     "tool_format": "tool-call format mismatch",
@@ -100,6 +101,22 @@ class ModelsCheck(HttpCheck):
     expected_context: int | None = None
     context_match: bool | None = None
     owned_by: str | None = None
+    summary: str | None = None
+
+
+class PropsCheck(HttpCheck):
+    """llama-server's /props: the model file it opened, its context and chat template (llama.cpp systems only)."""
+
+    build: str | None = None
+    model_file: str | None = None                        # the file name of model_path
+    expected_model_file: str | None = None               # the data's first GGUF file
+    model_file_match: bool | None = None
+    n_ctx: int | None = None
+    expected_context: int | None = None
+    context_match: bool | None = None
+    chat_template_chars: int | None = None               # the template it applies (--jinja: the model's own)
+    chat_template_sha256: str | None = None              # its first 12 hex digits: a changed template shows
+    supports_tool_calls: bool | None = None              # chat_template_caps: the template renders tool calls
     summary: str | None = None
 
 
@@ -249,6 +266,7 @@ class Checks(Record):
     health: HealthCheck | None = None
     version: VersionCheck | None = None
     models: ModelsCheck | None = None
+    props: PropsCheck | None = None
     metrics: MetricsCheck | None = None
     speed: SpeedCheck | None = None
     tool_format: ToolFormatCheck | None = None
@@ -265,6 +283,7 @@ class SystemRecord(Record):
     url: str | None = None
     probed_url: str | None = None
     model_id: str | None = None
+    engine: str | None = None          # the engine the data names (labdocs/engines): vllm | llama.cpp
     started_at: str | None = None
     verdict: str | None = None         # up | down | drift
     drift: list[Drift] = Field(default_factory=list)

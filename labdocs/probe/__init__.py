@@ -1,4 +1,4 @@
-"""Observed status: probe the documented vLLM systems (or the loopback lab) and record what they answer.
+"""Observed status: probe the documented systems (vLLM or llama.cpp's llama-server; or the loopback lab) and record what they answer.
 
     python -m labdocs.probe [--target lab|live] [--system ID ...] [--out data/status.json]
                     [--history data/status-history.jsonl] [--data data/systems.yaml]

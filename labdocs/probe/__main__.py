@@ -26,11 +26,12 @@ from labdocs.paths import DEFAULT_DATA, ROOT
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m labdocs.probe",
-        description="Probe the documented vLLM systems concurrently (health, version, models, metrics, "
-                    "decode speed, tool-call format) and record their observed status.")
+        description="Probe the documented systems (vLLM or llama.cpp's llama-server) concurrently (health, "
+                    "version, models, /props, metrics, decode speed, tool-call format) and record their observed "
+                    "status.")
     ap.add_argument("--target", choices=["lab", "live"], default="live",
                     help="live: the documented http://HOST:PORT (default); lab: start the loopback lab "
-                         "(real vLLM CPU servers, tiny models) and probe it")
+                         "(real vLLM CPU servers and llama-server builds, tiny models) and probe it")
     ap.add_argument("--system", action="append", default=[], metavar="ID",
                     help="probe only this system (repeatable)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the lab's data file")
@@ -78,11 +79,11 @@ def _row(r: SystemRecord) -> tuple:
         if s.measured_pct_of_ceiling is not None:
             decode += f" ({s.measured_pct_of_ceiling:.0f}%)"
     tools = t.status or ("skipped" if t.skipped else "-")
-    return (r.system, r.verdict, health[:28], v.version or "-", model, context, ttft, decode, tools)
+    return (r.system, r.verdict, r.engine or "-", health[:28], v.version or "-", model, context, ttft, decode, tools)
 
 
 def table(records: list[SystemRecord]) -> str:
-    rows = [("SYSTEM", "VERDICT", "HEALTH", "VERSION", "MODEL", "CONTEXT", "TTFT", "DECODE", "TOOLS")]
+    rows = [("SYSTEM", "VERDICT", "ENGINE", "HEALTH", "VERSION", "MODEL", "CONTEXT", "TTFT", "DECODE", "TOOLS")]
     rows += [_row(r) for r in records]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
@@ -195,17 +196,28 @@ def _probe(args, data) -> list[SystemRecord]:
 
     if args.target == "live":
         return run(live_urls(data))
-    from labdocs.lab import lab_specs
+    import contextlib
+
+    from labdocs.lab import lab_specs, llamacpp_server
     from labdocs.lab.servers import LabError, running_lab
 
-    specs, _dropped = lab_specs.specs(data, only)
+    # vLLM systems: the lab's vLLM CPU servers; llama.cpp systems: the lab's llama-server (a real build).
+    wanted = [k for k in data.systems if not only or k in only]
+    gguf = [k for k in wanted if llamacpp_server.is_llamacpp(data.systems[k])]
+    vllm = [k for k in wanted if k not in gguf]
+    specs = lab_specs.specs(data, vllm)[0] if vllm else []
     urls = {s.name: s.url for s in specs}
+    urls |= {k: f"http://{llamacpp_server.address(data, k)}:{data.systems[k].port}" for k in gguf}
     if args.lab_running:
         return run(urls)
     print("starting the loopback lab (about a minute) ...", file=sys.stderr, flush=True)
     try:
-        with running_lab(specs, ROOT) as lab:
-            return run(urls, lab_parser_overrides(lab, data))
+        with contextlib.ExitStack() as stack:
+            lab = stack.enter_context(running_lab(specs, ROOT)) if specs else None
+            stack.enter_context(llamacpp_server.running(
+                data, gguf, ROOT / ".lab" / "run" / "llama-server",
+                say=lambda line: print(f"[lab] {line}", file=sys.stderr, flush=True)))
+            return run(urls, lab_parser_overrides(lab, data) if lab else {})
     except LabError as exc:
         raise _Refused(f"the lab did not start: {exc}") from None
 

@@ -1,4 +1,5 @@
-"""The plain GET checks: /health, /version (llama.cpp: /props), /v1/models, /metrics, as the system's engine answers them.
+"""The plain GET checks: /health, /version (llama.cpp: /props), /v1/models, /props (llama.cpp), /metrics, as the
+system's engine answers them.
 
 Each returns its record (labdocs/observed/records.py) with ok, status, latency_ms, error, summary and its
 own fields, plus `evidence`: a list of (kind, message) with kind "not_vllm" (the answer is well-formed but
@@ -7,11 +8,13 @@ not what vLLM sends: 404, an HTML page, another shape) or "garbage" (a body that
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 
 from labdocs.engines import DEFAULT, ENGINES
 from labdocs import hf_cache
-from labdocs.observed.records import Evidence, HealthCheck, MetricsCheck, ModelsCheck, VersionCheck
+from labdocs.observed.records import Evidence, HealthCheck, MetricsCheck, ModelsCheck, PropsCheck, VersionCheck
 from labdocs.probe import metrics as metrics_mod
 from labdocs.probe.transport import Reply, fetch
 
@@ -92,6 +95,47 @@ async def version(client: httpx.AsyncClient, timeout: float, engine=VLLM) -> Ver
             rec.error = "no version field"
             rec.evidence.append(_ev("not_vllm", f"{path} is not {engine.NAME}'s {{\"{field}\": ...}} ({reply.excerpt(40)!r})"))
     rec.summary = rec.version or rec.error
+    return rec
+
+
+async def props(client: httpx.AsyncClient, timeout: float, path: str, expected_file: str | None,
+                expected_context: int) -> PropsCheck:
+    """llama-server's /props: the GGUF file it opened, its context (default_generation_settings.n_ctx) and
+    the chat template it applies (with --jinja, the model's own; its size and hash, so a change shows)."""
+    reply = await fetch(client, "GET", path, timeout=timeout)
+    rec = _base(PropsCheck, reply)
+    if not _shape_problem(path, reply, rec):
+        body = reply.json()
+        if not isinstance(body, dict) or not isinstance(body.get("model_path"), str):
+            rec.error = "no model_path"
+            rec.evidence.append(_ev("not_vllm", f"{path} is not llama-server's settings ({reply.excerpt(40)!r})"))
+        else:
+            settings = body.get("default_generation_settings")
+            template = body.get("chat_template")
+            caps = body.get("chat_template_caps")
+            rec.build = body.get("build_info") if isinstance(body.get("build_info"), str) else None
+            rec.model_file = body["model_path"].replace("\\", "/").rsplit("/", 1)[-1]
+            rec.expected_model_file = expected_file
+            rec.model_file_match = rec.model_file == expected_file if expected_file else None
+            rec.n_ctx = _context(settings, ("n_ctx",)) if isinstance(settings, dict) else None
+            rec.expected_context = expected_context
+            rec.context_match = rec.n_ctx == expected_context if rec.n_ctx else None
+            if isinstance(template, str) and template:
+                rec.chat_template_chars = len(template)
+                rec.chat_template_sha256 = hashlib.sha256(template.encode()).hexdigest()[:12]
+            if isinstance(caps, dict) and isinstance(caps.get("supports_tool_calls"), bool):
+                rec.supports_tool_calls = caps["supports_tool_calls"]
+            rec.ok = rec.model_file_match is not False and rec.context_match is not False
+    if rec.model_file:
+        parts = [rec.model_file + ("" if rec.model_file_match is not False else f" (expected {rec.expected_model_file})"),
+                 f"n_ctx {rec.n_ctx}" if rec.n_ctx else "n_ctx not reported"]
+        parts.append(f"chat template {rec.chat_template_chars} chars (sha256 {rec.chat_template_sha256})"
+                     if rec.chat_template_chars else "no chat template")
+        if rec.supports_tool_calls is not None:
+            parts.append("tool calls " + ("supported" if rec.supports_tool_calls else "NOT supported") + " by it")
+        rec.summary = ", ".join(parts)
+    else:
+        rec.summary = rec.error
     return rec
 
 

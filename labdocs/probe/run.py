@@ -1,7 +1,7 @@
 """Probe systems: every system concurrently, the checks of one system in order.
 
 Order per system: /health (a host that does not answer is `down` and costs one timeout), then
-/version and /v1/models together, /metrics (before the probe's own requests load the server), the
+/version and /v1/models together, /props (llama.cpp), /metrics (when the system exports it) (before the probe's own requests load the server), the
 streamed chat for speed, and the tool-format check.
 """
 
@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 
 import httpx
 
-from labdocs.engines import engine_of
+from labdocs.engines import engine_of, llamacpp
 from labdocs.probe import checks, toolformat
 from labdocs.model.ceiling import bandwidth_ceiling, describe_speed, pct_of
 from labdocs.observed.records import (Checks, HealthCheck, InternalCheck, MetricsCheck, ModelsCheck, SpeedCheck,
@@ -120,7 +120,7 @@ async def probe_system(key: str, system, base_url: str, settings: Settings,
     t0 = time.perf_counter()
     rec = SystemRecord(system=key, name=system.name, host=system.host, port=system.port,
                        url=f"http://{system.host}:{system.port}", probed_url=base_url, model_id=system.model.id,
-                       started_at=now_iso(), verdict=None, drift=[], down_reason=None, checks=Checks())
+                       engine=engine_of(system).NAME, started_at=now_iso(), verdict=None, drift=[], down_reason=None, checks=Checks())
 
     def done(name: str, value) -> None:
         setattr(rec.checks, name, value)
@@ -159,7 +159,14 @@ async def _run_checks(system, base_url: str, settings: Settings, key: str, done:
             checks.models(client, timeout, system.model.id, system.context_length, engine))
         done("version", version)
         done("models", models)
-        done("metrics", await checks.metrics(client, timeout, engine))
+        if engine is llamacpp:      # the model file, context and chat template llama-server runs with
+            done("props", await checks.props(client, timeout, llamacpp.PROPS, (system.model.gguf or [None])[0],
+                                             system.context_length))
+        if engine.metrics_enabled(system):
+            done("metrics", await checks.metrics(client, timeout, engine))
+        else:
+            done("metrics", _skipped(MetricsCheck, f"not enabled: {engine.NAME} exports /metrics only with "
+                                                   "--metrics (llamacpp.args: metrics: true)"))
 
         if not models.served:
             done("speed", _skipped(SpeedCheck, "no model listed by /v1/models"))

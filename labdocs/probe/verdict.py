@@ -41,7 +41,7 @@ def _probe_error(record: SystemRecord) -> list[Drift]:
 def _evidence(checks: Checks) -> list[Drift]:
     """The server is not vLLM, or answers garbage: the checks' evidence, one item per kind."""
     evidence: dict[str, list[str]] = {}
-    for check in (checks.health, checks.version, checks.models, checks.metrics):
+    for check in (checks.health, checks.version, checks.models, checks.props, checks.metrics):
         for ev in (check.evidence if check is not None else []):
             evidence.setdefault(ev.kind, []).append(ev.message)
     speed = checks.speed or SpeedCheck()
@@ -61,6 +61,13 @@ def _declared(checks: Checks) -> list[Drift]:
     if models.context_match is False:
         items.append(Drift(kind="context_length", message=(
             f"max_model_len {models.max_model_len}, documented context_length {models.expected_context}")))
+    props = checks.props
+    if props is not None and props.model_file_match is False:
+        items.append(Drift(kind="model_file", message=(
+            f"/props: serves {props.model_file}, not the documented {props.expected_model_file}")))
+    if props is not None and props.context_match is False and models.context_match is not False:
+        items.append(Drift(kind="context_length", message=(
+            f"/props n_ctx {props.n_ctx}, documented context_length {props.expected_context}")))
     speed = checks.speed or SpeedCheck()
     if speed.compared:
         if speed.below_tolerance:
@@ -80,7 +87,7 @@ def _failed(checks: Checks) -> list[Drift]:
     """Checks that failed without evidence of another server (a model list that names models is
     already judged by model_id)."""
     failed = []
-    for name in ("version", "models", "metrics", "speed"):
+    for name in ("version", "models", "props", "metrics", "speed"):
         check = getattr(checks, name)
         if check is not None and check.ok is False and check.error and not (name == "models" and check.served):
             failed.append(f"{name}: {check.error}")

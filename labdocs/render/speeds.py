@@ -57,10 +57,13 @@ def _figure(view) -> tuple[str, str]:
     return f"{_num(s.decode_tokens_per_s)} tok/s", view.cite(s.source, s.estimate)    # as the data writes it
 
 
-def _observed(record) -> str:
-    """The last live probe's measurement of this system (data/status.json), or why there is none."""
+def _observed(record, engine: str) -> str:
+    """The last live probe's measurement of this system (data/status.json), or why there is none; a probe of
+    the engine the system ran before a switch says so."""
     if record is None:
         return "not probed yet"
+    if record.engine and record.engine != engine:
+        return f"{_observed(record, record.engine)}, served by {record.engine} then"
     speed = record.checks.speed
     if speed is None or speed.decode_tokens_per_s is None:
         return f"no measurement ({record.verdict})"
@@ -93,7 +96,7 @@ def speed_rows(views, status) -> list[SpeedRow]:
         ceiling = f"{_num(v.ceiling['tokens_per_s'])} tok/s" if v.ceiling else "n/a"
         rows.append(SpeedRow(v.key, v.s.name, engine_label(v), speed, source, ceiling,
                              _pct(pct_of(v.s.speed.decode_tokens_per_s, v.ceiling)),
-                             _observed(systems.get(v.key))))
+                             _observed(systems.get(v.key), v.engine.NAME)))
     return rows
 
 

@@ -1,0 +1,161 @@
+"""Pages run as procedures on the host stand-ins, in the style of Sybil: a page that has blocks on a host
+(on=ID or on=any, for a system with a stand-in) is one document whose blocks run in page order, each block
+one test item, against the session's host stand-ins (lab.host_systems, one lab per pytest session).
+
+Each block runs once, where the page says: an on= block over `ssh ALIAS bash -e -o pipefail -s` on each of
+its hosts (counted "host"), any other block on the workstation side with the lab's names and ssh config
+(counted "workstation"). A block that needs what a stand-in is not (host_blocks.static_reason: a GPU, a
+kernel NFS client, systemd, a registry, the world outside) is checked statically and counted "static" with
+that reason. Running a block first runs the page's earlier blocks not run yet (a `-k` that picks one
+block still gets the state the page builds up to it); once a block failed, every later block of the page
+fails with "not reached: PAGE:LINE failed", never a silent skip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+import pytest
+
+from labdocs.doctests import host_blocks, static
+from labdocs.doctests.evaluators import BlockRun, Verdict
+from labdocs.doctests.fences import Block
+from labdocs.paths import ROOT
+
+def stand_in_keys(block: Block, systems: Collection[str], all_systems: Collection[str]) -> list[str]:
+    """The systems with a stand-in an on= block runs on (on=any: every one of them)."""
+    if block.on == "any":
+        return [k for k in all_systems if k in systems]
+    return [block.on] if block.on in systems else []
+
+
+def procedure_pages(blocks: list[Block], systems: Collection[str], all_systems: Collection[str]) -> list[str]:
+    """The pages run as procedures, in the order they run: pages about one system (its QUICKSTART) first,
+    then pages for any host (maintenance, infrastructure), which expect deployed hosts."""
+    pages: dict[str, int] = {}
+    for b in blocks:
+        if b.on and b.page not in host_blocks.NOT_HERE and stand_in_keys(b, systems, all_systems):
+            pages[b.page] = max(pages.get(b.page, 0), 1 if b.on == "any" else 0)
+    return sorted(pages, key=lambda p: pages[p])      # stable: the session's page order within each rank
+
+
+@dataclass
+class Step:
+    """One block's run: its verdict kind (host, workstation, static), the reason when static, or the failure."""
+
+    kind: str = ""
+    reason: str = ""
+    failure: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class PageRun:
+    page: str
+    blocks: list[Block]
+    steps: dict[str, Step] = field(default_factory=dict)       # block id -> its run, in page order
+    failed: Block | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.failed is not None or len(self.steps) == len(self.blocks)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.steps.values())
+
+
+class Procedures:
+    """The session's page runs against running host stand-ins (a lab.host_systems.HostSystems)."""
+
+    def __init__(self, session, systems, checkout=ROOT, log: Callable[[str], None] = lambda s: None):
+        self.session, self.systems, self.checkout, self.log = session, systems, checkout, log
+        self.target = host_blocks.HostTarget(systems.lab.wrap, checkout)
+        self.hosts = {s.host for s in session.data.systems.values()}
+        self.runs: dict[str, PageRun] = {}
+
+    def page(self, page: str) -> PageRun:
+        if page not in self.runs:
+            taken = [b for b in self.session.runnable if b.page == page and not b.skip]
+            self.runs[page] = PageRun(page, taken)
+        return self.runs[page]
+
+    def run_to(self, block: Block) -> Step:
+        """Run the page up to and including `block` (each block once); the block's own Step."""
+        run = self.page(block.page)
+        for b in run.blocks:
+            if b.id not in run.steps:
+                if run.failed is not None:
+                    first = run.steps[run.failed.id].failure
+                    run.steps[b.id] = Step(failure=f"{b.id}: not reached: {run.failed.id} failed\n{first}")
+                else:
+                    run.steps[b.id] = self._run(b)
+                    if run.steps[b.id].failure:
+                        run.failed = b
+            if b.id == block.id:
+                return run.steps[b.id]
+        raise KeyError(f"{block.id} is not a block of the procedure {block.page}")
+
+    def run_page(self, page: str) -> PageRun:
+        """The whole page (what it has not run yet); a test that needs the state a page leaves calls this."""
+        run = self.page(page)
+        if run.blocks:
+            self.run_to(run.blocks[-1])
+        return run
+
+    def _run(self, block: Block) -> Step:
+        t0 = time.monotonic()
+        why = host_blocks.static_reason(block, self.session.data)
+        if why:
+            problems = static.references(block, self.session.known) + static.shellcheck(block.code)
+            failure = (f"{block.id}: host-local block checked without its host:\n  " + "\n  ".join(problems)
+                       + f"\n--- block\n{block.code}") if problems else None
+            return Step("static", why, failure, time.monotonic() - t0)
+        if block.on:
+            keys = stand_in_keys(block, self.systems.systems, self.session.data.systems)
+            step = Step("host")
+            for key in keys:
+                result = host_blocks.run(block, self.target, self.session.data.systems[key].ssh.alias)
+                if not result.ok:
+                    step.failure = self._message(result, key)
+                    break
+            step.seconds = time.monotonic() - t0
+        else:
+            result = host_blocks.run(block, self.target, None)
+            keys = self.session.systems_of(block)
+            step = Step("workstation", failure=None if result.ok else self._message(result, *keys[:1]),
+                        seconds=time.monotonic() - t0)
+        self.log(f"{block.id}: {step.kind} {'FAILED ' if step.failure else ''}{step.seconds:.1f} s")
+        return step
+
+    def _message(self, result: host_blocks.Result, key: str | None = None) -> str:
+        """page:line, what went wrong, the output, and the system's container log on its stand-in."""
+        message = result.message(self.hosts)
+        if key in self.systems.systems:
+            s, container = self.systems[key], self.session.data.systems[key].container_name
+            out = s.host.run(f"docker logs --tail 40 {container} 2>&1 || true", user=s.host.spec.user,
+                             cwd=f"/home/{s.host.spec.user}", timeout=60)
+            message += f"\n--- container log on {key}'s stand-in\n{out.stdout[-4000:]}"
+        return message
+
+
+@dataclass
+class Procedure:
+    """The evaluator: takes every block (but skip=) of a procedure page; runs it through the session's
+    Procedures (the `host_procedures` fixture, which starts the stand-ins on first use)."""
+
+    pages: Callable[[], Collection[str]]
+    fixture: str = "host_procedures"
+    marks: tuple[str, ...] = ("lab", "slow")
+    name: str = "procedure"
+
+    def applies(self, block: Block) -> bool:
+        return block.page in self.pages()
+
+    def run(self, block: Block, ctx: BlockRun) -> Verdict:
+        step = ctx.target(self.fixture).run_to(block)
+        if step.failure:
+            pytest.fail(step.failure, pytrace=False)
+        return Verdict(step.kind, step.reason)
