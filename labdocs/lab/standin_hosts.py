@@ -18,6 +18,16 @@ in userspace, bound to the host's lab address only, and an rpcbind of the host's
 private /run) for the MOUNT protocol that `showmount -e` and NFSv3 clients use. This machine's kernel has no NFS
 client: nothing here mounts the share; clients are userspace (showmount, libnfs's nfs-ls).
 
+A host may run systemd as its init (HostSpec.systemd): then the holder is PID 1 of a PID namespace of its own,
+with a cgroup namespace and a cgroup of its own in every hierarchy (below the lab's own, `labdocs-NETNS`), fresh
+proc, cgroup and /run mounts, /sys and /proc/sys read-only, and private /etc/systemd/system, /etc/sudoers.d,
+/etc/fstab, /etc/machine-id, /var/lib/systemd and /var/log/journal: this machine's own units, timers and
+journal are never seen or touched. Debian's /lib/systemd/systemd boots a lab target (`labhost.target`, pulling
+multi-user.target) with what would act on this machine masked (sysctl, binfmt, modules, tmpfiles, sysusers, utmp,
+getty, logind: MASKED); journald and dbus run (journalctl, and systemctl as a user). Everything entered then joins
+its PID and cgroup namespaces too (sshd, ssh sessions, `Host.run`). /mnt/models is then not the lab's bind: the
+host's /etc/fstab (HostSpec.fstab) names it, and systemd's fstab generator makes the mount unit.
+
 Everything is torn down (containers, daemons, mounts, links, namespaces, files) on success, failure,
 Ctrl-C and SIGTERM (signal handlers + atexit; each daemon also dies with its parent, PR_SET_PDEATHSIG), and a
 crashed run's leftovers are swept by the next run that takes the same slot. `leftovers()` lists anything
@@ -80,6 +90,8 @@ class HostSpec:
     # Docker's root as on a real host: /var/lib/docker, a tmpfs reporting this many GB (the host's disk; the lab's
     # images are small). None: the engine keeps its root in the host's state folder, on this machine's disk.
     docker_disk_gb: int | None = None
+    systemd: bool = False              # systemd as the host's init (PID 1 of its own PID namespace)
+    fstab: list[str] = field(default_factory=list)   # the host's /etc/fstab lines (systemd hosts: mount units)
 
     def names(self) -> list[str]:
         short = self.hostname.split(".")[0]
@@ -122,6 +134,8 @@ class Host:
     index: int
     address: str
     holder: subprocess.Popen | None = None
+    init_pid: int | None = None        # systemd hosts: PID 1 of the host, as this machine numbers it
+    cgroups: list[Path] = field(default_factory=list)   # systemd hosts: the host's own cgroup per hierarchy
     daemons: dict[str, subprocess.Popen] = field(default_factory=dict)
     uid: int = 0
     gid: int = 0
@@ -151,7 +165,10 @@ class Host:
     def enter(self, argv: list[str], user: str | None = None, wd: Path | None = None) -> list[str]:
         """argv run inside this host (its net, mount and UTS namespaces), as root or as user, in wd."""
         assert self.holder is not None
-        inside = ["nsenter", "-t", str(self.holder.pid), "-m", "-u", "-n", *([f"--wd={wd}"] if wd else []), "--"]
+        # A systemd host: its PID namespace too (its /proc shows only its own processes) and its cgroup namespace.
+        target = ["-t", str(self.init_pid), "-m", "-u", "-n", "-p", "-C"] if self.init_pid else \
+            ["-t", str(self.holder.pid), "-m", "-u", "-n"]
+        inside = ["nsenter", *target, *([f"--wd={wd}"] if wd else []), "--"]
         if user:
             home = f"/home/{user}"
             inside += ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--",
@@ -163,6 +180,10 @@ class Host:
         """A shell command inside the host (root unless user is given), with the host's own view."""
         script = (f"cd {shlex.quote(cwd)} && " if cwd else "") + command
         return _run(self.enter(["bash", "-e", "-o", "pipefail", "-c", script], user), check=check, timeout=timeout)
+
+    def systemctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`systemctl ARGS` as root on a systemd host (for the lab's own setup and asserts)."""
+        return _run(self.enter(["systemctl", "--no-pager", *args]), check=False, timeout=timeout)
 
     def docker_host(self) -> str:
         return "unix:///run/docker.sock"   # inside the host's private /run
@@ -290,12 +311,17 @@ def _stop_host(host: Host) -> None:
     for name in ("sshd", "dockerd", *[n for n in reversed(host.daemons) if n not in ("sshd", "dockerd")]):
         if name in host.daemons:
             _kill(host.daemons[name], 20 if name == "dockerd" else 5)
+    if host.init_pid is not None:
+        # PID 1 of the host's PID namespace: killing it kills every process in the namespace at once.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(host.init_pid, signal.SIGKILL)
     if host.holder is not None:
         _kill(host.holder, 5)
     # Whatever still runs in the host's network namespace (ssh sessions, containers' shims).
     for pid in host.pids():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    _remove_cgroups(host.cgroups, kill=True)
 
 
 def _netns_names() -> list[str]:
@@ -338,6 +364,7 @@ def _sweep(prefix: str, state: Path | None) -> None:
     for link in _links():
         if link.startswith(prefix):
             _run(["ip", "link", "delete", link], check=False)
+    _remove_cgroups([d for base in _cgroup_bases() for d in base.glob(f"{CGROUP_PREFIX}{prefix}-*")], kill=True)
     if state is not None and state.exists():
         for point in _mounts_under(state):
             _run(["umount", "-l", point], check=False)
@@ -366,7 +393,72 @@ def leftovers(prefix: str = PREFIX, state_root: Path | None = None) -> list[str]
             found.append(f"mount {point}")
     if state_root and state_root.exists():
         found += [f"file {p}" for p in sorted(state_root.iterdir()) if p.name.startswith(prefix)]
+    found += [f"cgroup {d}" for base in _cgroup_bases() for d in base.glob(f"{CGROUP_PREFIX}{prefix}*")]
     return found
+
+
+# --- cgroups of a systemd host -----------------------------------------------------------------------
+
+CGROUP_PREFIX = "labdocs-"     # a systemd host's cgroup in every hierarchy: labdocs-NETNS
+
+
+def _hierarchies() -> list[tuple[str, Path]]:
+    """(the controller field of /proc/self/cgroup, this process's cgroup folder in that hierarchy), for every
+    hierarchy mounted under /sys/fs/cgroup (cgroup v1, hybrid or v2)."""
+    out = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            mount = Path("/sys/fs/cgroup/unified")
+            mount = mount if mount.is_dir() else Path("/sys/fs/cgroup")
+        else:
+            mount = Path("/sys/fs/cgroup") / controllers.removeprefix("name=")
+        if (mount / "cgroup.procs").exists():
+            out.append((controllers, mount / path.lstrip("/")))
+    return out
+
+
+def _cgroup_bases() -> list[Path]:
+    with contextlib.suppress(OSError):
+        return [base for _, base in _hierarchies()]
+    return []
+
+
+def _make_cgroups(name: str) -> list[Path]:
+    """A cgroup named name below this process's own in every hierarchy (cpuset: the parent's CPUs and memory
+    nodes, without which nothing may join it)."""
+    made = []
+    for controllers, base in _hierarchies():
+        d = base / name
+        d.mkdir(exist_ok=True)
+        made.append(d)
+        if "cpuset" in controllers.split(","):
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                (d / f).write_text((base / f).read_text())
+    return made
+
+
+def _remove_cgroups(dirs: list[Path], kill: bool = False, timeout: float = 10) -> None:
+    """Remove the cgroups and everything below them, deepest first (a crashed run's: its processes killed
+    first). Processes leave their cgroups a moment after SIGKILL: retried until timeout."""
+    deadline = time.monotonic() + timeout
+    for top in dirs:
+        while top.exists():
+            subs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+            if kill:
+                for d in [*subs, top]:
+                    with contextlib.suppress(OSError, ValueError):
+                        for pid in (d / "cgroup.procs").read_text().split():
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(int(pid), signal.SIGKILL)
+            for d in [*subs, top]:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            if top.exists():
+                if time.monotonic() > deadline:
+                    _log(f"cgroup {top} still busy after {timeout:.0f} s: left for the next run's sweep")
+                    break
+                time.sleep(0.05)
 
 
 # --- start-up ----------------------------------------------------------------------------------------
@@ -472,8 +564,56 @@ def _etc(lab: HostLab, host: Host) -> None:
     _write(etc / "hosts", "\n".join(lines) + "\n")
     # No resolver: a name outside the lab's hosts fails here, it never reaches the docs' resolver.
     _write(etc / "resolv.conf", "# lab host stand-in: names come from /etc/hosts only\nnameserver 127.0.0.53\n")
-    _write(etc / "sudoers", "Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n"
-           + (f"{spec.user} ALL=(ALL:ALL) NOPASSWD: ALL\n" if spec.sudo else ""), 0o440)
+    _write(etc / "sudoers", sudoers_text(spec), 0o440)
+    if spec.systemd:
+        _systemd_etc(host)
+
+
+def sudoers_text(spec: HostSpec, full: bool | None = None) -> str:
+    """The host's /etc/sudoers: the user's full sudo (unless full is False), and on a systemd host the drop-in
+    folder a page's steps install into (the host's own)."""
+    full = spec.sudo if full is None else full
+    return ("Defaults env_reset\nroot ALL=(ALL:ALL) ALL\n" + (f"{spec.user} ALL=(ALL:ALL) NOPASSWD: ALL\n" if full else "")
+            + ("@includedir /etc/sudoers.d\n" if spec.systemd else ""))
+
+
+def set_full_sudo(host: Host, full: bool) -> None:
+    """Give or take the user's full sudo (the administrator's), leaving the drop-ins: rewritten in place, since
+    the host sees the file through a bind mount."""
+    with open(host.state / "etc" / "sudoers", "r+") as f:
+        f.truncate(0)
+        f.write(sudoers_text(host.spec, full))
+
+
+# Units of this machine's systemd that would act on the machine itself (kernel settings, binfmt, modules, /var
+# and /tmp clean-up, users, utmp, consoles, logins): masked on a systemd host. Kept: journald and dbus.
+KEEP_UNITS = {"systemd-journald.service", "systemd-journald.socket", "systemd-journald-dev-log.socket",
+              "dbus.service", "dbus.socket"}
+MASK_ALSO = ["getty.target", "systemd-logind.service", "systemd-remount-fs.service", "systemd-journald-audit.socket",
+             "systemd-tmpfiles-clean.timer", "systemd-initctl.socket", "systemd-update-utmp.service",
+             "systemd-update-utmp-runlevel.service", "systemd-user-sessions.service", "systemd-journal-flush.service"]
+LAB_TARGET = "labhost.target"
+
+
+def masked_units(units: Path = Path("/lib/systemd/system")) -> list[str]:
+    wanted = [p.name for d in units.glob("*.target.wants") if d.name.split(".")[0] in
+              ("sysinit", "sockets", "timers", "basic", "multi-user", "local-fs", "getty") for p in d.iterdir()]
+    return sorted({*wanted, *MASK_ALSO} - KEEP_UNITS)
+
+
+def _systemd_etc(host: Host) -> None:
+    etc, spec = host.state / "etc", host.spec
+    units = etc / "systemd" / "system"
+    units.mkdir(parents=True)
+    for unit in masked_units():
+        (units / unit).symlink_to("/dev/null")
+    _write(units / LAB_TARGET, "# lab host stand-in (lab.standin_hosts): what the host boots into\n[Unit]\n"
+           "Description=lab host stand-in\nRequires=multi-user.target\nAfter=multi-user.target\nAllowIsolate=yes\n")
+    (etc / "sudoers.d").mkdir(mode=0o750)
+    _write(etc / "fstab", "# lab host stand-in (lab.standin_hosts)\n" + "".join(f"{ln}\n" for ln in spec.fstab))
+    _write(etc / "machine-id", os.urandom(16).hex() + "\n", 0o444)
+    for d in ("var-lib-systemd", "journal"):
+        (host.state / d).mkdir()
 
 
 def _home(lab: HostLab, host: Host, compose_binary: Path | None) -> None:
@@ -521,14 +661,74 @@ exec sleep infinity
 """
 
 
+# A systemd host: the holder joins the host's own cgroups, then becomes PID 1 of new PID and cgroup namespaces,
+# mounts what systemd expects as a container's init would find it, and execs systemd.
+_JOIN_CGROUPS = r"""
+set -e
+echo "$CGROUPS" | while read -r d; do echo $$ > "$d/cgroup.procs"; done
+exec unshare --mount --uts --pid --fork --cgroup --propagation private sh -c "$HOLDER" "$STATE" "$@"
+"""
+
+_HOLDER_SYSTEMD = r"""
+set -e
+S="$0"
+mount -t proc proc /proc
+mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
+mount --bind /proc/sysrq-trigger /proc/sysrq-trigger && mount -o remount,bind,ro /proc/sysrq-trigger
+# The cgroup hierarchies again, inside the cgroup namespace: rooted at the host's own cgroups.
+v1=$(cut -d: -f2 /proc/self/cgroup | grep . || true)
+umount -R /sys/fs/cgroup
+mount -o remount,bind,ro /sys
+if [ -z "$v1" ]; then
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup
+else
+  mount -t tmpfs -o mode=755 lab-cgroup /sys/fs/cgroup
+  mkdir /sys/fs/cgroup/unified && mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+  for h in $v1; do
+    d="/sys/fs/cgroup/${h#name=}"; mkdir "$d"
+    case "$h" in name=*) mount -t cgroup -o "none,$h" cgroup "$d" ;; *) mount -t cgroup -o "$h" cgroup "$d" ;; esac
+  done
+  mount -o remount,ro /sys/fs/cgroup
+fi
+mount -t tmpfs -o mode=755 lab-run /run
+mkdir -p /run/sshd /run/lock && chmod 1777 /run/lock
+for f in passwd group shadow hostname hosts resolv.conf sudoers sudoers.d fstab machine-id systemd/system; do
+  [ -e "/etc/$f" ] || { echo "/etc/$f missing on this machine" >&2; exit 1; }
+  mount --bind "$S/etc/$f" "/etc/$f"
+done
+if [ -n "$LAB_DOCKER_DISK_GB" ]; then   # as in _HOLDER
+  mkdir -p "$S/var-lib" && mount -t tmpfs -o mode=755 lab-var-lib "$S/var-lib" && mkdir "$S/var-lib/up" "$S/var-lib/work"
+  mount -t overlay lab-var-lib -o "lowerdir=/var/lib,upperdir=$S/var-lib/up,workdir=$S/var-lib/work" /var/lib
+  mkdir -p /var/lib/docker && mount -t tmpfs -o "mode=710,size=${LAB_DOCKER_DISK_GB}G" lab-docker /var/lib/docker
+fi
+mount --bind "$S/var-lib-systemd" /var/lib/systemd
+mkdir -p /var/log/journal && mount --bind "$S/journal" /var/log/journal
+mount --bind "$S/home" /home
+mount -t tmpfs -o mode=755 lab-mnt /mnt
+mkdir -p /mnt/models
+mount --bind "$S/tmp" /tmp
+for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
+hostname "$(cat "$S/etc/hostname")"
+touch "$S/ready"
+exec env -i container=labdocs-standin /lib/systemd/systemd --unit=labhost.target
+"""
+
+
 def _holder(host: Host) -> None:
     files = [f"{src}={dst}" for dst, src in host.spec.files.items()]
     (host.state / "mnt" / "models").mkdir(parents=True, exist_ok=True)
-    host.holder = subprocess.Popen(
-        ["nsenter", f"--net=/run/netns/{host.netns}", "unshare", "--mount", "--uts", "--propagation", "private",
-         "sh", "-c", _HOLDER, str(host.state), *files],
-        env={**os.environ, "LAB_DOCKER_DISK_GB": str(host.spec.docker_disk_gb or "")}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, preexec_fn=_preexec_pdeathsig)
+    disk = {"LAB_DOCKER_DISK_GB": str(host.spec.docker_disk_gb or "")}
+    if host.spec.systemd:
+        host.cgroups = _make_cgroups(f"{CGROUP_PREFIX}{host.netns}")
+        argv = ["nsenter", f"--net=/run/netns/{host.netns}", "sh", "-c", _JOIN_CGROUPS, "sh", *files]
+        env = {**os.environ, **disk, "HOLDER": _HOLDER_SYSTEMD, "STATE": str(host.state),
+               "CGROUPS": "\n".join(map(str, host.cgroups))}
+    else:
+        argv = ["nsenter", f"--net=/run/netns/{host.netns}", "unshare", "--mount", "--uts", "--propagation", "private",
+                "sh", "-c", _HOLDER, str(host.state), *files]
+        env = {**os.environ, **disk}
+    host.holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True, preexec_fn=_preexec_pdeathsig, env=env)
     deadline = time.monotonic() + 10
     while not (host.state / "ready").exists():
         if host.holder.poll() is not None:
@@ -536,6 +736,27 @@ def _holder(host: Host) -> None:
         if time.monotonic() > deadline:
             raise HostLabError(f"{host.name}: namespaces not set up within 10 s")
         time.sleep(0.02)
+    if host.spec.systemd:
+        # The holder (unshare --fork) has one child: the future PID 1, which has exec'd systemd or is about to.
+        children = Path(f"/proc/{host.holder.pid}/task/{host.holder.pid}/children").read_text().split()
+        if len(children) != 1:
+            raise HostLabError(f"{host.name}: expected one init process under {host.holder.pid}, found {children}")
+        host.init_pid = int(children[0])
+
+
+def _wait_systemd(host: Host, timeout: float) -> None:
+    """Until systemd has booted the host: `systemctl is-system-running` says running (or degraded: listed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = host.systemctl("is-system-running", timeout=10).stdout.strip()
+        if state in ("running", "degraded"):
+            break
+        if host.holder.poll() is not None or time.monotonic() > deadline:
+            raise HostLabError(f"{host.name}: systemd not up within {timeout:.0f} s (state {state or '?'}):\n"
+                               + host.systemctl("--failed").stdout + (host.holder.stderr.read() if host.holder.poll() is not None else ""))
+        time.sleep(0.05)
+    if state == "degraded":
+        raise HostLabError(f"{host.name}: systemd booted degraded:\n" + host.systemctl("--failed").stdout)
 
 
 def _daemon(host: Host, name: str, argv: list[str], wd: Path | None = None) -> subprocess.Popen:
@@ -786,6 +1007,8 @@ def running_hosts(specs: list[HostSpec], state_root: Path, *, compose_binary: Pa
             _etc(lab, host)
             _home(lab, host, compose_binary if host.spec.docker else None)
             _holder(host)
+            if host.spec.systemd:
+                _wait_systemd(host, timeout)
             if host.spec.sshd:
                 _sshd(host)
             if host.spec.docker:
