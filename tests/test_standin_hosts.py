@@ -20,8 +20,10 @@ from labdocs.lab import standin_hosts as sh
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 STATE = ROOT / ".lab" / "standin-hosts"
+# pegasus keeps docker's root where a real host has it (/var/lib/docker, a tmpfs of the given size); stella in its state
 SPECS = [sh.HostSpec("stella", "stella.home.arpa", ssh_alias="stella-llm"),
-         sh.HostSpec("pegasus", "pegasus.home.arpa", ssh_alias="pegasus-llm")]
+         sh.HostSpec("pegasus", "pegasus.home.arpa", ssh_alias="pegasus-llm", docker_disk_gb=123)]
+MACHINE_HAD_DOCKER_ROOT = Path(sh.DOCKER_ROOT).exists()
 
 
 def compose_binary() -> Path:
@@ -41,13 +43,20 @@ def hosts():
 def test_each_host_answers_its_ssh_alias_as_the_documented_user(hosts):
     for spec in SPECS:
         out = hosts.ssh(spec.name, "hostname; id -un; cd && pwd; docker compose version --short; "
-                                   "docker info --format '{{.Name}} {{.DockerRootDir}}'")
+                                   "docker info --format '{{.Name}} {{.DockerRootDir}}'; "
+                                   "df -BG --output=size \"$(docker info --format '{{.DockerRootDir}}')\" | tail -n 1")
         assert out.returncode == 0, out.stderr
-        hostname, user, home, compose, engine = out.stdout.splitlines()
+        hostname, user, home, compose, engine, size = out.stdout.splitlines()
         assert (hostname, user, home) == (spec.hostname.split(".")[0], "llm-agent", "/home/llm-agent")
         assert compose.startswith("2.")
         name, data_root = engine.split()
-        assert name == hostname and data_root == str(hosts[spec.name].state / "docker")  # its own engine
+        assert name == hostname                                                    # its own engine
+        if spec.docker_disk_gb:
+            assert (data_root, size.strip()) == (sh.DOCKER_ROOT, f"{spec.docker_disk_gb}G")
+        else:
+            assert data_root == str(hosts[spec.name].state / "docker")
+    # the overlay kept the host's /var/lib/docker off this machine's /var/lib
+    assert Path(sh.DOCKER_ROOT).exists() == MACHINE_HAD_DOCKER_ROOT
 
 
 def test_hosts_resolve_each_other_and_nothing_outside_the_lab(hosts):
