@@ -591,7 +591,11 @@ KEEP_UNITS = {"systemd-journald.service", "systemd-journald.socket", "systemd-jo
               "dbus.service", "dbus.socket"}
 MASK_ALSO = ["getty.target", "systemd-logind.service", "systemd-remount-fs.service", "systemd-journald-audit.socket",
              "systemd-tmpfiles-clean.timer", "systemd-initctl.socket", "systemd-update-utmp.service",
-             "systemd-update-utmp-runlevel.service", "systemd-user-sessions.service", "systemd-journal-flush.service"]
+             "systemd-update-utmp-runlevel.service", "systemd-user-sessions.service", "systemd-journal-flush.service",
+             # What the lab runs itself in a host (sshd, dockerd, NFS): this machine's units would start a second
+             # one on this machine's own state (/var/lib/docker, /var/lib/nfs), shared with the machine's daemons.
+             "ssh.service", "sshd.service", "ssh.socket", "docker.service", "docker.socket", "containerd.service",
+             "rpcbind.service", "rpcbind.socket", "nfs-ganesha.service", "nfs-ganesha-lock.service"]
 LAB_TARGET = "labhost.target"
 
 
