@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[_PREPARED] = background.prepare(marked("lab"), marked("llama_server"), ROOT / "test-results")
 
 
+@pytest.hookimpl(trylast=True)      # after the doc-test plugin has put each procedure page's blocks in order
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that need no lab first, in their order, then the lab's: the lab venv installs in the
+    background meanwhile (lab.background) instead of holding up the first lab test."""
+    def needs_lab(item: pytest.Item) -> bool:
+        return bool(item.get_closest_marker("lab") or item.get_closest_marker("llama_server"))
+
+    items[:] = [i for i in items if not needs_lab(i)] + [i for i in items if needs_lab(i)]
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     from labdocs.lab import background
 
     for proc in session.config.stash.get(_PREPARED, []):
         background.stop(proc)
+
+
+def sigint_default() -> None:
+    """preexec_fn for a child a test sends Ctrl-C to: a shell's background job (CI, nohup, `cmd &`) starts with
+    SIGINT ignored, the child inherits that, and Python then never raises KeyboardInterrupt in it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

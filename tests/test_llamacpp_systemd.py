@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, sigint_default
 from labdocs.doctests import fences, host_blocks
 from labdocs.engines import llamacpp
 from labdocs.lab import llamacpp_build
@@ -248,7 +248,8 @@ def test_nothing_is_left_behind_after_ctrl_c():
             print(lab.prefix, lab[spec.name].init_pid, flush=True)
             time.sleep(60)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     line = proc.stdout.readline().split()
     if len(line) != 2:
         proc.kill()

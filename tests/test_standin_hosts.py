@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, sigint_default
 from labdocs.lab import standin_hosts as sh
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -139,7 +139,8 @@ def test_nothing_is_left_behind(mode, tmp_path):
     """Namespaces, links, daemons, mounts and files: gone after success, failure, Ctrl-C and SIGTERM; after
     SIGKILL (no handler runs) the daemons die with their parent and the next start sweeps the rest."""
     script = SCRIPT.format(state=str(STATE), compose=str(compose_binary()), mode=mode)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     prefix = proc.stdout.readline().strip()
     assert prefix.startswith(sh.PREFIX), proc.stderr.read()
     assert any(x.startswith("netns") for x in _leftovers(prefix))     # running: the check sees them

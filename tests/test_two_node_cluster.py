@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, sigint_default
 from labdocs.doctests import fences, host_blocks
 from labdocs.lab import host_systems
 from labdocs.lab import standin_hosts as sh
@@ -347,11 +347,9 @@ def test_ctrl_c_with_both_nodes_started_leaves_nothing_behind(cluster):
     and files all go."""
     script = CTRL_C_SCRIPT.format(example=str(EXAMPLE), gen=str(cluster["gen"]), system=SYSTEM, state=str(STATE),
                                   service=DATA.systems[SYSTEM].service_dir)
-    # SIGINT back to its default: a shell's background job (nohup, CI) starts with it ignored, and Python then
-    # never raises KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_default)
     try:
         prefix = proc.stdout.readline().strip()
         up = proc.stdout.readline().strip()
