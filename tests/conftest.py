@@ -23,6 +23,11 @@ BIN = Path(sys.executable).parent
 _PREPARED = pytest.StashKey[list]()
 
 
+def _needs_lab(item: pytest.Item) -> bool:
+    """Whether a test needs the lab (its venv, servers or llama-server)."""
+    return bool(item.get_closest_marker("lab") or item.get_closest_marker("llama_server"))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the lab's slow preparations now when the selected tests need them and they are not done: the lab
     venv (tests marked lab or llama_server) and the llama-server (llama_server), lab.background."""
@@ -30,20 +35,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     from labdocs.lab import background
 
-    def marked(name: str) -> bool:
-        return any(item.get_closest_marker(name) for item in session.items)
-
-    session.config.stash[_PREPARED] = background.prepare(marked("lab"), marked("llama_server"), ROOT / "test-results")
+    session.config.stash[_PREPARED] = background.prepare(
+        any(map(_needs_lab, session.items)), any(i.get_closest_marker("llama_server") for i in session.items),
+        ROOT / "test-results")
 
 
 @pytest.hookimpl(trylast=True)      # after the doc-test plugin has put each procedure page's blocks in order
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests that need no lab first, in their order, then the lab's: the lab venv installs in the
     background meanwhile (lab.background) instead of holding up the first lab test."""
-    def needs_lab(item: pytest.Item) -> bool:
-        return bool(item.get_closest_marker("lab") or item.get_closest_marker("llama_server"))
-
-    items[:] = [i for i in items if not needs_lab(i)] + [i for i in items if needs_lab(i)]
+    items[:] = [i for i in items if not _needs_lab(i)] + [i for i in items if _needs_lab(i)]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

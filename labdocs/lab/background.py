@@ -24,15 +24,16 @@ def start(module: str, args: list[str], log: Path, nice: int = 0) -> subprocess.
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
 
 
-def stop(proc: subprocess.Popen | None) -> None:
-    """Stop a preparation still running at the session's end, with its children (an interrupted install or
-    build is redone by the next one: neither marks itself done before it is)."""
+def stop(proc: subprocess.Popen | None, timeout: float = 20) -> None:
+    """Stop a process started in its own session, with its children: SIGTERM to the group, SIGKILL what is left
+    after timeout. (An interrupted install or build is redone by the next one: neither marks itself done
+    before it is.)"""
     if proc is None or proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

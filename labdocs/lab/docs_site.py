@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
+
+from labdocs.lab import background
 
 ADDRESS = "127.0.0.40"      # below the probe's fake servers (127.0.0.60+), above the vLLM servers
 
@@ -70,10 +71,4 @@ def running(unit_text: str, documented_root: str, lab_root: Path, hostname: str,
             time.sleep(0.2)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        background.stop(proc, timeout=10)
