@@ -85,14 +85,8 @@ def _alias(data: LabData, block: fences.Block) -> str | None:
 
 def run_blocks(running, checkout: Checkout, blocks):
     """The blocks in order, as the operator runs them; stop at the first failure and return its Result."""
-    target = host_blocks.HostTarget(running.lab.wrap, checkout.path)
-    for block in blocks:
-        if host_blocks.static_reason(block, DATA):
-            continue
-        result = host_blocks.run(block, target, _alias(checkout.data, block))
-        if not result.ok:
-            return result
-    return None
+    return host_blocks.run_in_order(blocks, host_blocks.HostTarget(running.lab.wrap, checkout.path),
+                                    lambda b: _alias(checkout.data, b), lambda b: host_blocks.static_reason(b, DATA))
 
 
 def _must_pass(result, running=None, key: str | None = None):

@@ -103,19 +103,9 @@ def host(tmp_path_factory, doc_session):
 
 def run_blocks(lab, blocks, report: host_blocks.PageReport | None = None):
     """The blocks in order, as the operator runs them; the first failure's Result, or None."""
-    target = host_blocks.HostTarget(lab.wrap, lab.checkout)
-    for block in blocks:
-        why = host_blocks.static_reason(block, DATA, systemd={KEY})
-        if why:
-            if report:
-                report.static[block.id] = why
-            continue
-        result = host_blocks.run(block, target, SYSTEM.ssh.alias if block.on else None)
-        if not result.ok:
-            return result
-        if report:
-            report.ran[block.id] = "host" if block.on else "workstation"
-    return None
+    return host_blocks.run_in_order(blocks, host_blocks.HostTarget(lab.wrap, lab.checkout),
+                                    lambda b: SYSTEM.ssh.alias if b.on else None,
+                                    lambda b: host_blocks.static_reason(b, DATA, systemd={KEY}), report)
 
 
 def _must_pass(lab, result) -> None:

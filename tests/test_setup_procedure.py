@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
@@ -74,30 +73,13 @@ def systems_of_page() -> tuple[str, str]:
 KEY, OTHER = systems_of_page()
 
 
-@dataclass
-class PageReport:
-    """What the run did with each runnable block: ran on a host or from the workstation, static (why), skip=."""
-
-    runnable: int
-    ran: dict[str, str] = field(default_factory=dict)        # block id -> "host" | "workstation"
-    static: dict[str, str] = field(default_factory=dict)     # block id -> reason
-    skipped: dict[str, str] = field(default_factory=dict)    # block id -> the page's skip= reason
-
-    def lines(self) -> list[str]:
-        hosts = sum(1 for w in self.ran.values() if w == "host")
-        return ([f"{PAGE}: {self.runnable} runnable, {len(self.ran)} ran in order ({hosts} on {KEY}, "
-                 f"{len(self.ran) - hosts} from the workstation), {len(self.static)} static, {len(self.skipped)} skip="]
-                + [f"  static {bid}: {why}" for bid, why in self.static.items()]
-                + [f"  skip= {bid}: {why}" for bid, why in self.skipped.items()])
-
-
 @pytest.fixture(scope="module")
 def hosts(doc_session, request):
     """The session's host stand-ins when the doc-test plugin shares them (a `host_systems` fixture), else
     this module's own (pegasus and stella), torn down at its end; the page's report goes to the session's."""
     if os.geteuid() != 0:
         pytest.fail("host stand-ins need root (namespaces, dockerd, sshd): run the suite as root", pytrace=False)
-    report = PageReport(runnable=len(blocks()))
+    report = host_blocks.PageReport(PAGE, runnable=len(blocks()))
     extra: list[str] = []
     try:
         shared = request.getfixturevalue("host_systems")

@@ -145,6 +145,25 @@ def run(block: fences.Block, target: HostTarget, alias: str | None) -> Result:
     return result
 
 
+def run_in_order(blocks: list[fences.Block], target: HostTarget, alias: Callable[[fences.Block], str | None],
+                 static: Callable[[fences.Block], str | None], report: PageReport | None = None) -> Result | None:
+    """The blocks in order, as the operator runs them: a block `static` gives a reason for is passed over (counted
+    static), every other one runs (`alias(block)`: its ssh alias, None on the workstation). Stops at the first
+    failure and returns its Result; None when every block did what the page says."""
+    for block in blocks:
+        why = static(block)
+        if why:
+            if report:
+                report.static[block.id] = why
+            continue
+        result = run(block, target, alias(block))
+        if not result.ok:
+            return result
+        if report:
+            report.ran[block.id] = "host" if block.on else "workstation"
+    return None
+
+
 @dataclass
 class PageReport:
     """Per page: which runnable blocks ran on a host stand-in or the workstation, which stayed static (why)."""
@@ -153,14 +172,17 @@ class PageReport:
     runnable: int = 0
     ran: dict[str, str] = field(default_factory=dict)        # block id -> "host" | "workstation"
     static: dict[str, str] = field(default_factory=dict)     # block id -> reason
+    skipped: dict[str, str] = field(default_factory=dict)    # block id -> the page's skip= reason
     not_in_procedure: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         hosts = sum(1 for w in self.ran.values() if w == "host")
         out = [f"{self.page}: {self.runnable} runnable, {len(self.ran)} ran ({hosts} on a host, "
                f"{len(self.ran) - hosts} from the workstation), {len(self.static)} static, "
-               f"{len(self.not_in_procedure)} not in the procedure"]
+               + (f"{len(self.skipped)} skip=, " if self.skipped else "")
+               + f"{len(self.not_in_procedure)} not in the procedure"]
         out += [f"  static {bid}: {why}" for bid, why in sorted(self.static.items(), key=lambda x: _line(x[0]))]
+        out += [f"  skip= {bid}: {why}" for bid, why in self.skipped.items()]
         out += [f"  not in the procedure: {bid}" for bid in self.not_in_procedure]
         return out
 
