@@ -223,6 +223,62 @@ def test_a_procedure_runs_its_page_in_order_and_a_block_after_a_failure_is_not_r
     assert procedures.run_page("p.md").failed == blocks[1]          # each block ran once: nothing runs again
 
 
+
+class _Prep:
+    """A preparation that writes a file before the page and reads what the page left after it."""
+
+    page = "p.md"
+
+    def __init__(self, root, fail: bool = False):
+        self.root, self.fail, self.left = root, fail, None
+
+    def before(self, systems):
+        if self.fail:
+            raise RuntimeError("no image to import")
+        (self.root / "prepared").write_text("x")
+        return ["a file the page assumes"]
+
+    def after(self, systems):
+        self.left = sorted(p.name for p in self.root.iterdir())
+        (self.root / "prepared").unlink(missing_ok=True)
+        return ["the file removed"]
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_page_with_a_preparation_runs_whole_between_before_and_after(tmp_path, fail):
+    """procedure.Procedures on a page with a preparation: asking for its first block prepares, runs every block,
+    then puts things back (recorded for the report); a failed preparation: no block runs, each says why."""
+    from types import SimpleNamespace
+
+    from labdocs.doctests.procedure import PageRun, Procedures
+    from labdocs.doctests.session import DocSession
+
+    page = "```bash\ntest -f prepared && touch step-1\n```\n\n```bash\ntouch step-2\n```\n"
+    blocks = fences.blocks("p.md", page)
+    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}), tmp_path)
+    prep = _Prep(tmp_path, fail)
+    procedures.runs["p.md"] = run = PageRun("p.md", blocks, preparation=prep)
+    first = procedures.run_to(blocks[0])
+    assert list(run.steps) == [b.id for b in blocks]
+    if fail:
+        assert run.broken == "p.md: preparation before its first block: RuntimeError: no image to import"
+        assert first.failure.startswith("p.md:1: not reached: p.md's preparation failed\n") and run.failed is None
+        assert not (tmp_path / "step-2").exists() and prep.left == []
+    else:
+        assert first.failure is None and run.steps[blocks[1].id].failure is None
+        assert prep.left == ["prepared", "step-1", "step-2"] and not (tmp_path / "prepared").exists()
+    assert run.prepared == ([] if fail else ["before its first block: a file the page assumes"]) + [
+        "after its last block: the file removed"]
+
+
+def test_pages_with_a_preparation_run_after_the_quickstarts_before_the_pages_for_any_host():
+    from labdocs.doctests.procedure import procedure_pages
+
+    blocks = [fences.Block(page, 1, "bash", "true", {"on": on})
+              for page, on in [("any.md", "any"), ("kit.md", "a"), ("a.md", "a"), ("b.md", "b")]]
+    assert procedure_pages(blocks, ["a", "b"], ["a", "b"], prepared={"kit.md"}) == ["a.md", "b.md", "kit.md",
+                                                                                     "any.md"]
+
 def test_the_report_counts_where_blocks_ran_and_the_static_fraction():
     from labdocs.doctests.report import Report
 

@@ -1,47 +1,39 @@
-"""Issue 16, point 3: the build kit's SETUP (vllm-gb10/SETUP.md) runs top to bottom, as written, on the host
-stand-ins (lab.host_systems): the system the page's blocks name (pegasus), and the host its step 11 streams the
-image to (stella). Disruptive steps included: the kit's copy, `check-prereqs.sh --for build`, `build.sh
---dry-run`, stopping and starting the production service, waiting for it, `docker save | docker load` between
-the hosts, and the Rollback (trial container, service, `docker image rm`, `docker builder prune`).
+"""Issue 16, point 3: the build kit's SETUP (vllm-gb10/SETUP.md) runs top to bottom, as written, as a procedure page
+of the doc-tests (labdocs/doctests/procedure.py) on the host stand-ins: the system the page's blocks name (pegasus)
+and the host its step 11 streams the image to (stella). Disruptive steps included: the kit's copy, `check-prereqs.sh
+--for build`, `build.sh --dry-run`, stopping and starting the production service, waiting for it, `docker save |
+docker load` between the hosts, and the Rollback. What the page assumes and no step of it makes (the system
+deployed, the step-5 image, a leftover trial for Rollback 1) comes from its preparation (labdocs/doctests/
+preparations.py), which also puts back the QUICKSTART's end state afterwards; the report lists both.
 
-Blocks run as the operator runs them (doctests.host_blocks): from the workstation in this checkout, host blocks
-over `ssh ALIAS bash -e -o pipefail -s`. What truly needs a GPU or the CUDA build stays static, each with the
-reason host_blocks.static_reason gives (asserted below, block by block). Two things the page assumes are set
-up by the test and listed as deltas: the system deployed by its QUICKSTART (the generated compose file copied,
-its container created, not started: step 9 starts it), and the image step 5 would build (a local `docker
-import` under the pinned tag, since the build is static).
+The page runs once per session (tests/test_doc_blocks.py, or here when those were not selected); this module reads
+that run and asserts only what it does not: each block static exactly where host_blocks.static_reason says (so a
+block made runnable elsewhere runs here too), the blocks needing a GPU or the CUDA build among them, what the checks
+printed, stella's image being pegasus's after the copy, and what the page left before the lab put things back.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from types import SimpleNamespace
-
 import pytest
 
 from conftest import ROOT
-from labdocs.doctests import fences, host_blocks
-from labdocs.doctests.run import execute
-from labdocs.lab import host_systems, nfs_standin
+from labdocs.doctests import fences, host_blocks, preparations
+from labdocs.lab import nfs_standin
 from labdocs.lab import standin_hosts as sh
 from labdocs.model.loader import load
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-PAGE = "vllm-gb10/SETUP.md"
+PAGE = preparations.KitSetup.page
 DATA = load()
-STATE = ROOT / ".lab" / "standin-hosts"
-KIT = next(image for image in DATA.images.values() if image.build)       # the image the kit builds
-HOST_NAMES = {s.host for s in DATA.systems.values()}
 
-# The blocks that stay static on a stand-in, by a line of their code, and the reason each must be given.
-EXPECTED_STATIC = {
+# Blocks that truly need a GPU, a kernel NFS client or the CUDA build: static on any stand-in, by a line of their
+# code, with the reason each must be given. (The outside-world blocks follow static_reason: a stand-in of the
+# world would make them run.)
+MUST_STAY_STATIC = {
     "nvidia-smi --query-gpu": "needs a GPU (`nvidia-smi`)",
     "docker info --format": "needs the NVIDIA container runtime",
     "findmnt /mnt/models": nfs_standin.KERNEL_NFS_REASON,
-    "https://nvcr.io/v2/": "reaches outside the lab (github.com, nvcr.io, pypi.org)",
-    "docker pull": "pulls from a registry, which the lab never reaches",
     "./build.sh 2>&1": "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry "
                        "the lab never reaches; 45-90 min on a GB10)",
     "docker run --rm --gpus all": "needs a GPU (`docker run --gpus all`)",
@@ -53,145 +45,62 @@ def blocks() -> list[fences.Block]:
     return [b for b in fences.blocks(PAGE, (ROOT / PAGE).read_text()) if b.lang in fences.RUNNABLE]
 
 
-def the(snippet: str, among: list[fences.Block]) -> fences.Block:
-    found = [b for b in among if snippet in b.code]
+def the(snippet: str) -> fences.Block:
+    found = [b for b in blocks() if snippet in b.code]
     assert len(found) == 1, f"{PAGE}: expected one block with {snippet!r}, found {[b.id for b in found]}"
     return found[0]
 
 
-def systems_of_page() -> tuple[str, str]:
-    """The system the page's blocks run on, and the one its image copy streams to (by ssh alias)."""
-    bound = {b.on or b.needs for b in blocks()} - {None}
-    assert len(bound) == 1, f"{PAGE}: blocks for several systems {bound}"
-    key = bound.pop()
-    copy = the("docker load", blocks())
-    others = [k for k, s in DATA.systems.items() if k != key and f"ssh {s.ssh.alias} " in copy.code]
-    assert len(others) == 1, copy.id
-    return key, others[0]
-
-
-KEY, OTHER = systems_of_page()
-
-
 @pytest.fixture(scope="module")
-def hosts(doc_session, request):
-    """The session's host stand-ins when the doc-test plugin shares them (a `host_systems` fixture), else
-    this module's own (pegasus and stella), torn down at its end; the page's report goes to the session's."""
-    if os.geteuid() != 0:
-        pytest.fail("host stand-ins need root (namespaces, dockerd, sshd): run the suite as root", pytrace=False)
-    report = host_blocks.PageReport(PAGE, runnable=len(blocks()))
-    extra: list[str] = []
-    try:
-        shared = request.getfixturevalue("host_systems")
-    except pytest.FixtureLookupError:
-        shared = None
-    with contextlib.nullcontext(shared) if shared is not None else host_systems.running_systems(
-            DATA, STATE, only=[KEY, OTHER]) as running:
-        assert {KEY, OTHER} <= set(running.systems), f"no stand-in for {KEY} or {OTHER}"
-        yield SimpleNamespace(systems=running, report=report, extra=extra)
-        doc_session.host_report.extend([*report.lines(), *(f"  {PAGE} on {KEY}: {d}" for d in extra)])
+def run(host_procedures):
+    """The page's run of this session (run here if the doc-tests did not run it yet)."""
+    page = host_procedures.run_page(PAGE)
+    failures = [st.failure for st in page.steps.values() if st.failure]
+    if failures:
+        pytest.fail(f"{PAGE} failed in its run in order:\n{failures[-1]}", pytrace=False)
+    return page
 
 
-def on(running, key: str, command: str, timeout: float = 120):
-    """A command on a host as its user, straight through the namespaces (set-up and asserts only)."""
-    s = running[key]
-    return s.host.run(command, user=s.host.spec.user, cwd=f"/home/{s.host.spec.user}", timeout=timeout)
-
-
-def ok(running, key: str, command: str) -> str:
-    out = on(running, key, command)
-    assert out.returncode == 0, f"{key}: `{command}`: {out.stderr}"
-    return out.stdout.strip()
-
-
-def test_setup_runs_in_order_on_the_stand_ins(hosts):
+def test_every_block_ran_or_is_static_for_its_reason(run):
     page = blocks()
-    running = hosts.systems
-    report = hosts.report
-    system = DATA.systems[KEY]
-    service = system.service_dir
-    target = host_blocks.HostTarget(running.lab.wrap, ROOT)
+    assert list(run.steps) == [b.id for b in page if not b.skip]
+    assert all(b.id not in run.steps for b in page if b.skip)
+    static = {bid: st.reason for bid, st in run.steps.items() if st.kind == "static"}
+    assert static == {b.id: why for b in page if not b.skip and (why := host_blocks.static_reason(b, DATA))}
+    assert {the(snippet).id: why for snippet, why in MUST_STAY_STATIC.items()}.items() <= static.items()
+    ran_on = {b.on or "workstation" for b in page if b.id in run.steps and run.steps[b.id].kind != "static"}
+    assert ran_on == {run.preparation.key, "workstation"}
+    assert all(run.steps[b.id].kind == ("host" if b.on else "workstation") for b in page
+               if b.id in run.steps and b.id not in static)
 
-    times: dict[str, float] = {}
-    trial = KIT.build.trial_container
-    try:
-        # What the page assumes: the system deployed (its QUICKSTART copies the generated file; step 9 starts it).
-        if not (running[KEY].service_dir / "docker-compose.yml").exists():
-            copied = running.lab.wrap(["scp", str(ROOT / f"systems/{KEY}/docker-compose.yml"),
-                                     f"{system.ssh.alias}:{service}/docker-compose.yml"])
-            assert execute(copied, 60, cwd=ROOT).returncode == 0
-        ok(running, KEY, f"cd {service} && docker compose create")
-        # ... and the image step 5 builds (static: the CUDA build), under its pinned tag.
-        tar = sh.base_rootfs_tar(running[KEY].host.state / "kit-image.tar")
-        sh.import_image(running[KEY].host, KIT.ref, tar)
-        tar.unlink()
-        hosts.extra += ["deployed as its QUICKSTART leaves it: the generated compose file copied, `docker compose "
-                        "create` (step 9 starts it)",
-                        f"{KIT.ref} is a local `docker import` standing in for step 5's build (static)"]
 
-        for block in page:
-            if block.skip:
-                report.skipped[block.id] = block.skip
-                continue
-            why = host_blocks.static_reason(block, DATA)
-            if why:
-                report.static[block.id] = why
-                continue
-            if block in host_blocks.section((ROOT / PAGE).read_text(), PAGE, "Rollback")[:1]:
-                # An interrupted trial (step 8 is static) left its container: Rollback 1 removes it.
-                ok(running, KEY, f"docker create --name {trial} --label lab.vllm-gb10.trial=1 {KIT.ref} true")
-            before = ok(running, KEY, "docker ps -q")
-            result = host_blocks.run(block, target, DATA.systems[block.on].ssh.alias if block.on else None)
-            times[block.id] = result.seconds
-            if not result.ok:
-                log = on(running, KEY, f"docker logs --tail 40 {system.container_name} 2>&1").stdout
-                pytest.fail(result.message(HOST_NAMES) + f"\n--- container log on {KEY}\n{log[-3000:]}", pytrace=False)
-            report.ran[block.id] = "host" if block.on else "workstation"
-            out = result.outcomes[-1]
-            # What each step must have done, on the host itself.
-            code = block.code
-            if "rsync " in code:
-                for f in sorted((ROOT / "vllm-gb10").iterdir()):
-                    assert (running[KEY].host.home / "vllm-gb10" / f.name).read_bytes() == f.read_bytes(), f.name
-            elif "check-prereqs.sh --for build" in code:
-                assert "[FAIL]" not in out.stdout and "RESULT: all checks passed" in out.stdout, out.stdout
-                assert f"free disk on {sh.DOCKER_ROOT}: " in out.stdout, out.stdout
-            elif "build.sh --dry-run" in code:
-                assert "[dry-run] docker build --platform " in out.stdout, out.stdout
-                assert f"--tag {KIT.ref}" in out.stdout and "failed" not in out.stderr, out.stdout + out.stderr
-            elif "docker compose down" in code:
-                assert ok(running, KEY, "docker ps -aq") == ""
-            elif "docker compose up -d" in code:
-                state = ok(running, KEY, f"docker inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' "
-                                         f"{system.container_name}")
-                assert state.split() == ["true", DATA.images[system.image].ref], state
-                if before:                                   # Rollback 2 on a running service: nothing restarted
-                    assert ok(running, KEY, "docker ps -q") == before
-            elif "/health" in code:
-                assert out.stdout.rstrip().endswith("healthy"), out.stdout
-            elif "docker load" in code:
-                ids = {k: ok(running, k, f"docker image inspect --format '{{{{.Id}}}}' {KIT.ref}") for k in (KEY, OTHER)}
-                assert ids[KEY] == ids[OTHER], ids
-            elif f"docker rm -f {trial}" in code:
-                assert ok(running, KEY, f"docker ps -aq --filter name=^/{trial}$") == ""
-            elif "docker image rm" in code:
-                assert on(running, KEY, f"docker image inspect {KIT.ref}").returncode != 0
-                ok(running, KEY, f"docker image inspect {DATA.images[system.image].ref}")     # production's image stays
-            elif "docker builder prune" in code:
-                assert "Total reclaimed space" in out.stdout, out.stdout
-        # Every block ran, or is static with the reason expected for it, or is marked skip= on the page.
-        expected = {the(snippet, page).id: why for snippet, why in EXPECTED_STATIC.items()}
-        assert report.static == expected
-        assert [b.id for b in page] == sorted([*report.ran, *report.static, *report.skipped],
-                                              key=lambda bid: int(bid.rsplit(":", 1)[1]))
-        ran_on = {(b.on or "workstation") for b in page if b.id in report.ran}
-        assert ran_on == {KEY, "workstation"}
-    finally:
-        # As the stand-ins were found (shared ones: the system stopped, as its QUICKSTART's last step leaves it).
-        on(running, KEY, f"cd {service} && docker compose down --timeout 5; docker rm -f {trial}; "
-                         f"docker image rm {KIT.ref}")
-        on(running, OTHER, f"docker image rm {KIT.ref}")
-        slowest = sorted(times.items(), key=lambda x: -x[1])[:3]
-        print(f"\n{PAGE}: {len(report.ran)} of {report.runnable} blocks ran "
-              f"({sum(1 for w in report.ran.values() if w == 'host')} on {KEY}), {len(report.static)} static; "
-              "slowest: " + ", ".join(f"{bid} {s:.0f} s" for bid, s in slowest))
+def test_the_kit_copied_and_what_its_checks_printed(run, host_systems):
+    kit = host_systems[run.preparation.key].host.home / "vllm-gb10"
+    for f in sorted((ROOT / "vllm-gb10").iterdir()):
+        assert (kit / f.name).read_bytes() == f.read_bytes(), f.name
+    image = run.preparation.image
+    out = run.steps[the("check-prereqs.sh --for build").id].stdout
+    assert "[FAIL]" not in out and "RESULT: all checks passed" in out, out
+    assert f"free disk on {sh.DOCKER_ROOT}: " in out, out
+    out = run.steps[the("build.sh --dry-run").id].stdout
+    assert "[dry-run] docker build --platform " in out and f"--tag {image}" in out, out
+    assert "Total reclaimed space" in run.steps[the("docker builder prune").id].stdout
+
+
+def test_what_the_page_left_then_the_state_put_back(run, host_systems):
+    """Before the preparation put things back: the service running on the production image (Rollback 2), the
+    trial gone (Rollback 1), the kit image gone from pegasus (Rollback 3), stella holding pegasus's image (step
+    11). After: the system stopped, as its QUICKSTART leaves it, and the kit image on neither host."""
+    prep = run.preparation
+    key, other, image = prep.key, prep.other, prep.image
+    system = DATA.systems[key]
+    production = DATA.images[system.image].ref
+    assert prep.imported.startswith("sha256:"), prep.imported
+    assert prep.left[other].images.get(image) == prep.imported, prep.left[other].images
+    assert image not in prep.left[key].images and production in prep.left[key].images, prep.left[key].images
+    assert prep.left[key].containers == {system.container_name: f"running {production}"}, prep.left[key].containers
+    for k in (key, other):
+        s = host_systems[k]
+        out = s.host.run(f"docker ps -aq; docker image ls -q {image}", user=s.host.spec.user, timeout=60)
+        assert out.returncode == 0 and out.stdout.strip() == "", f"{k}: {out.stdout}{out.stderr}"
+    assert any("local `docker import`" in d for d in run.prepared), run.prepared

@@ -8,5 +8,6 @@ rendered.py gets each page as the reader sees it (after macros), fences.py parse
 settings, console.py checks `$ ` blocks against their shown output, static.py checks host-local blocks
 without a host, run.py runs commands in the lab or against the real hosts, report.py counts outcomes,
 python_blocks.py collects python blocks for pytest-markdown-docs, host_blocks.py runs a page's blocks as an
-operator does (host blocks over ssh) against the host stand-ins, workstation.py says what a stock workstation has.
+operator does (host blocks over ssh) against the host stand-ins, procedure.py runs pages in order on them (after
+a page's preparation, preparations.py), workstation.py says what a stock workstation has.
 """

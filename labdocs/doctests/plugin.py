@@ -226,7 +226,11 @@ def host_systems(request: pytest.FixtureRequest):
         lines += [f"{key}: no stand-in ({why})" for key, why in running.left_out.items()]
         for run in (session.procedures.runs.values() if session.procedures else []):
             lines.append(f"{run.page}: {len(run.steps)} of {len(run.blocks)} blocks run in order in "
-                         f"{run.seconds:.0f} s" + (f", stopped at {run.failed.id}" if run.failed else ""))
+                         f"{run.seconds:.0f} s"
+                         + (f" (its preparation {run.prepare_seconds:.0f} s)" if run.preparation else "")
+                         + (f", stopped at {run.failed.id}" if run.failed else "")
+                         + (f", preparation failed: {run.broken}" if run.broken else ""))
+            lines += [f"  - prepared {d}" for d in run.prepared]       # deltas, like the stand-ins' own
         session.host_report.extend(lines)
 
 

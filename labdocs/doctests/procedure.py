@@ -9,6 +9,10 @@ kernel NFS client, systemd, a registry, the world outside) is checked statically
 that reason. Running a block first runs the page's earlier blocks not run yet (a `-k` that picks one
 block still gets the state the page builds up to it); once a block failed, every later block of the page
 fails with "not reached: PAGE:LINE failed", never a silent skip.
+
+A page with a preparation (preparations.py: what it assumes that no step of it makes) gets it before its first
+block, runs whole on first use, and then the preparation puts back the state later pages expect: no later page
+or test sees a half-run page's state.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from labdocs.doctests import host_blocks, static
+from labdocs.doctests import host_blocks, preparations, static
 from labdocs.doctests.evaluators import BlockRun, Verdict
 from labdocs.doctests.fences import Block
 from labdocs.paths import ROOT
@@ -31,13 +35,16 @@ def stand_in_keys(block: Block, systems: Collection[str], all_systems: Collectio
     return [block.on] if block.on in systems else []
 
 
-def procedure_pages(blocks: list[Block], systems: Collection[str], all_systems: Collection[str]) -> list[str]:
-    """The pages run as procedures, in the order they run: pages about one system (its QUICKSTART) first,
-    then pages for any host (maintenance, infrastructure), which expect deployed hosts."""
+def procedure_pages(blocks: list[Block], systems: Collection[str], all_systems: Collection[str],
+                    prepared: Collection[str] = preparations.PREPARATIONS) -> list[str]:
+    """The pages run as procedures, in the order they run: pages about one system (its QUICKSTART) first, then
+    pages with a preparation (which stands on a deployed system and puts the QUICKSTART's end state back after
+    it), then pages for any host (maintenance, infrastructure), which expect deployed hosts."""
     pages: dict[str, int] = {}
     for b in blocks:
         if b.on and b.page not in host_blocks.NOT_HERE and stand_in_keys(b, systems, all_systems):
-            pages[b.page] = max(pages.get(b.page, 0), 1 if b.on == "any" else 0)
+            rank = 2 if b.on == "any" else 1 if b.page in prepared else 0
+            pages[b.page] = max(pages.get(b.page, 0), rank)
     return sorted(pages, key=lambda p: pages[p])      # stable: the session's page order within each rank
 
 
@@ -49,6 +56,7 @@ class Step:
     reason: str = ""
     failure: str | None = None
     seconds: float = 0.0
+    stdout: str = ""            # what its last command printed (the tail), for checks of its content
 
 
 @dataclass
@@ -57,6 +65,10 @@ class PageRun:
     blocks: list[Block]
     steps: dict[str, Step] = field(default_factory=dict)       # block id -> its run, in page order
     failed: Block | None = None
+    preparation: preparations.Preparation | None = None
+    prepared: list[str] = field(default_factory=list)          # what the preparation did, in words (the report)
+    broken: str | None = None                                  # the preparation's failure
+    prepare_seconds: float = 0.0                               # its before and after
 
     @property
     def done(self) -> bool:
@@ -78,25 +90,55 @@ class Procedures:
 
     def page(self, page: str) -> PageRun:
         if page not in self.runs:
-            taken = [b for b in self.session.runnable if b.page == page and not b.skip]
-            self.runs[page] = PageRun(page, taken)
+            blocks = [b for b in self.session.runnable if b.page == page]
+            make = preparations.PREPARATIONS.get(page)
+            self.runs[page] = PageRun(page, [b for b in blocks if not b.skip],
+                                      preparation=make(self.session.data, blocks) if make else None)
         return self.runs[page]
 
     def run_to(self, block: Block) -> Step:
-        """Run the page up to and including `block` (each block once); the block's own Step."""
+        """Run the page up to and including `block` (each block once; a page with a preparation: all of it,
+        between its preparation's before and after); the block's own Step."""
         run = self.page(block.page)
+        if block.id not in {b.id for b in run.blocks}:
+            raise KeyError(f"{block.id} is not a block of the procedure {block.page}")
+        prep = run.preparation
+        if prep and not run.steps:
+            run.broken = self._prepare(run, prep.before, "before its first block")
+        last = run.blocks[-1] if prep else block
         for b in run.blocks:
             if b.id not in run.steps:
-                if run.failed is not None:
+                if run.broken:
+                    run.steps[b.id] = Step(failure=f"{b.id}: not reached: {run.page}'s preparation failed\n"
+                                                   f"{run.broken}")
+                elif run.failed is not None:
                     first = run.steps[run.failed.id].failure
                     run.steps[b.id] = Step(failure=f"{b.id}: not reached: {run.failed.id} failed\n{first}")
                 else:
                     run.steps[b.id] = self._run(b)
                     if run.steps[b.id].failure:
                         run.failed = b
-            if b.id == block.id:
-                return run.steps[b.id]
-        raise KeyError(f"{block.id} is not a block of the procedure {block.page}")
+                if prep and b is last:
+                    broken = self._prepare(run, prep.after, "after its last block")
+                    if broken:                      # the last block's item reports it
+                        step = run.steps[b.id]
+                        step.failure = (step.failure + "\n" if step.failure else f"{b.id}: ") + broken
+            if b.id == last.id:
+                break
+        return run.steps[block.id]
+
+    def _prepare(self, run: PageRun, step: Callable, when: str) -> str | None:
+        """A preparation's before or after; its failure as text (named by the page), or None."""
+        t0 = time.monotonic()
+        try:
+            done = step(self.systems)
+        except Exception as exc:            # any failure of the lab's set-up: the page's items report it
+            return f"{run.page}: preparation {when}: {type(exc).__name__}: {exc}"
+        finally:
+            run.prepare_seconds += time.monotonic() - t0
+        run.prepared += [f"{when}: {d}" for d in done]
+        self.log(f"{run.page}: preparation {when} {time.monotonic() - t0:.1f} s")
+        return None
 
     def run_page(self, page: str) -> PageRun:
         """The whole page (what it has not run yet); a test that needs the state a page leaves calls this."""
@@ -127,6 +169,7 @@ class Procedures:
             keys = self.session.systems_of(block)
             step = Step("workstation", failure=None if result.ok else self._message(result, *keys[:1]),
                         seconds=time.monotonic() - t0)
+        step.stdout = result.outcomes[-1].stdout[-4000:] if result.outcomes else ""
         self.log(f"{block.id}: {step.kind} {'FAILED ' if step.failure else ''}{step.seconds:.1f} s")
         return step
 
