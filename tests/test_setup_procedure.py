@@ -61,12 +61,13 @@ def run(host_procedures):
     return page
 
 
-def test_every_block_ran_or_is_static_for_its_reason(run):
+def test_every_block_ran_or_is_static_for_its_reason(run, host_systems):
     page = blocks()
     assert list(run.steps) == [b.id for b in page if not b.skip]
     assert all(b.id not in run.steps for b in page if b.skip)
     static = {bid: st.reason for bid, st in run.steps.items() if st.kind == "static"}
-    assert static == {b.id: why for b in page if not b.skip and (why := host_blocks.static_reason(b, DATA))}
+    assert static == {b.id: why for b in page if not b.skip
+                      and (why := host_blocks.static_reason(b, DATA, systemd=host_systems.systemd))}
     assert {the(snippet).id: why for snippet, why in MUST_STAY_STATIC.items()}.items() <= static.items()
     ran_on = {b.on or "workstation" for b in page if b.id in run.steps and run.steps[b.id].kind != "static"}
     assert ran_on == {run.preparation.key, "workstation"}
