@@ -213,7 +213,7 @@ def test_a_procedure_runs_its_page_in_order_and_a_block_after_a_failure_is_not_r
     from labdocs.doctests.session import DocSession
 
     blocks = fences.blocks("p.md", PROCEDURE_PAGE)
-    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}), tmp_path)
+    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}, systemd=frozenset()), tmp_path)
     procedures.runs["p.md"] = PageRun("p.md", blocks)
     last = procedures.run_to(blocks[2])
     first, second = (procedures.runs["p.md"].steps[b.id] for b in blocks[:2])
@@ -255,7 +255,7 @@ def test_a_page_with_a_preparation_runs_whole_between_before_and_after(tmp_path,
 
     page = "```bash\ntest -f prepared && touch step-1\n```\n\n```bash\ntouch step-2\n```\n"
     blocks = fences.blocks("p.md", page)
-    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}), tmp_path)
+    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}, systemd=frozenset()), tmp_path)
     prep = _Prep(tmp_path, fail)
     procedures.runs["p.md"] = run = PageRun("p.md", blocks, preparation=prep)
     first = procedures.run_to(blocks[0])
