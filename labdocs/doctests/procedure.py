@@ -111,7 +111,7 @@ class Procedures:
     def _run(self, block: Block) -> Step:
         t0 = time.monotonic()
         refused = host_blocks.refusal(block, self.session.data) if block.on else None
-        why = None if refused else host_blocks.static_reason(block, self.session.data)
+        why = None if refused else host_blocks.static_reason(block, self.session.data, systemd=self.systems.systemd)
         if why:
             problems = static.references(block, self.session.known) + static.shellcheck(block.code)
             failure = (f"{block.id}: host-local block checked without its host:\n  " + "\n  ".join(problems)
