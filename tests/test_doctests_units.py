@@ -213,7 +213,7 @@ def test_a_procedure_runs_its_page_in_order_and_a_block_after_a_failure_is_not_r
     from labdocs.doctests.session import DocSession
 
     blocks = fences.blocks("p.md", PROCEDURE_PAGE)
-    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}), tmp_path)
+    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}, systemd=frozenset()), tmp_path)
     procedures.runs["p.md"] = PageRun("p.md", blocks)
     last = procedures.run_to(blocks[2])
     first, second = (procedures.runs["p.md"].steps[b.id] for b in blocks[:2])
