@@ -7,9 +7,11 @@ deployed, the step-5 image, a leftover trial for Rollback 1) comes from its prep
 preparations.py), which also puts back the QUICKSTART's end state afterwards; the report lists both.
 
 The page runs once per session (tests/test_doc_blocks.py, or here when those were not selected); this module reads
-that run and asserts only what it does not: each block static exactly where host_blocks.static_reason says (so a
-block made runnable elsewhere runs here too), the blocks needing a GPU or the CUDA build among them, what the checks
-printed, stella's image being pegasus's after the copy, and what the page left before the lab put things back.
+that run and asserts only what it does not: each block refused or static exactly where host_blocks.refusal and
+static_reason say (so a block made runnable elsewhere runs here too), the prerequisite checks for a GPU, the NVIDIA
+runtime and the NFS share among the refused and the blocks needing a GPU or the CUDA build among the static, what
+the checks printed, stella's image being pegasus's after the copy, and what the page left before the lab put
+things back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import pytest
 
 from conftest import ROOT
 from labdocs.doctests import fences, host_blocks, preparations
-from labdocs.lab import nfs_standin
 from labdocs.lab import standin_hosts as sh
 from labdocs.model.loader import load
 
@@ -27,18 +28,17 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 PAGE = preparations.KitSetup.page
 DATA = load()
 
-# Blocks that truly need a GPU, a kernel NFS client or the CUDA build: static on any stand-in, by a line of their
-# code, with the reason each must be given. (The outside-world blocks follow static_reason: a stand-in of the
-# world would make them run.)
+# Blocks that truly need a GPU or the CUDA build: static on any stand-in, by a line of their code, with the
+# reason each must be given. (The outside-world blocks follow static_reason: a stand-in of the world would make
+# them run.)
 MUST_STAY_STATIC = {
-    "nvidia-smi --query-gpu": "needs a GPU (`nvidia-smi`)",
-    "docker info --format": "needs the NVIDIA container runtime",
-    "findmnt /mnt/models": nfs_standin.KERNEL_NFS_REASON,
     "./build.sh 2>&1": "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry "
                        "the lab never reaches; 45-90 min on a GB10)",
     "docker run --rm --gpus all": "needs a GPU (`docker run --gpus all`)",
     "./run.sh --port": "needs a GPU: run.sh's trial checks `nvidia-smi` first, then starts `docker run --gpus all`",
 }
+# The prerequisite checks for what a stand-in is not: they run there and must refuse it (host_blocks.refusal).
+MUST_REFUSE = ["nvidia-smi --query-gpu", "docker info --format", "findmnt -t nfs4 /mnt/models"]
 
 
 def blocks() -> list[fences.Block]:
@@ -61,18 +61,20 @@ def run(host_procedures):
     return page
 
 
-def test_every_block_ran_or_is_static_for_its_reason(run, host_systems):
+def test_every_block_ran_refused_or_is_static_for_its_reason(run, host_systems):
     page = blocks()
     assert list(run.steps) == [b.id for b in page if not b.skip]
     assert all(b.id not in run.steps for b in page if b.skip)
-    static = {bid: st.reason for bid, st in run.steps.items() if st.kind == "static"}
-    assert static == {b.id: why for b in page if not b.skip
-                      and (why := host_blocks.static_reason(b, DATA, systemd=host_systems.systemd))}
-    assert {the(snippet).id: why for snippet, why in MUST_STAY_STATIC.items()}.items() <= static.items()
-    ran_on = {b.on or "workstation" for b in page if b.id in run.steps and run.steps[b.id].kind != "static"}
-    assert ran_on == {run.preparation.key, "workstation"}
-    assert all(run.steps[b.id].kind == ("host" if b.on else "workstation") for b in page
-               if b.id in run.steps and b.id not in static)
+    kinds = {kind: {bid: st.reason for bid, st in run.steps.items() if st.kind == kind}
+             for kind in ("refused", "static")}
+    refusals = {b.id: r.reason() for b in page if b.on and not b.skip and (r := host_blocks.refusal(b, DATA))}
+    assert kinds["refused"] == refusals and {the(snippet).id for snippet in MUST_REFUSE} <= set(refusals)
+    assert kinds["static"] == {b.id: why for b in page if not b.skip and b.id not in refusals
+                               and (why := host_blocks.static_reason(b, DATA, systemd=host_systems.systemd))}
+    assert {the(snippet).id: why for snippet, why in MUST_STAY_STATIC.items()}.items() <= kinds["static"].items()
+    ran = [b for b in page if b.id in run.steps and b.id not in kinds["static"] and b.id not in refusals]
+    assert {b.on or "workstation" for b in ran} == {run.preparation.key, "workstation"}
+    assert all(run.steps[b.id].kind == ("host" if b.on else "workstation") for b in ran)
 
 
 def test_the_kit_copied_and_what_its_checks_printed(run, host_systems):
