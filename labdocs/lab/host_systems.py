@@ -38,7 +38,7 @@ from typing import Iterator
 
 from labdocs import hf_cache
 from labdocs.engines import engine_of
-from labdocs.lab import lab_specs, nfs_standin, ray_layer, two_node
+from labdocs.lab import lab_specs, nfs_standin, ray_layer, two_node, world_standin
 from labdocs.lab import standin_hosts as sh
 from labdocs.lab.servers import _effective_parser, build_models
 from labdocs.lab.venv import ensure_venv
@@ -170,8 +170,10 @@ class SystemHost:
             "host's own empty folder",
             f"docker's root /var/lib/docker is a tmpfs of {DISK_GB} GB (a GB10's disk, nearly all free; it holds only "
             "the lab's small images), over an overlay of this machine's /var/lib whose writes stay on the host",
-            "no GPU, no NVIDIA container runtime, no kernel NFS client, no registry",
+            "no GPU, no NVIDIA container runtime, no kernel NFS client",
             *(self._systemd_deltas() if self.host.spec.systemd else ["no systemd as PID 1"]),
+            "the world outside (registry, GitHub, PyPI, file downloads) is the lab's stand-in (lab.world_standin): "
+            "its CA is added to /etc/ssl/certs/ca-certificates.crt here, its names resolve to the lab's hosts",
             *self.notes,
         ]
         return out
@@ -392,6 +394,11 @@ def prepare(lab: sh.HostLab, data: LabData, key: str, built: dict, parser_swap: 
     import_seconds = sh.import_image(host, image, tar)
     tar.unlink()
     _copy_model(data, key, built, host.models, share)
+    family = data.model_families.get(system.model.family)
+    for f in (family.offline_files if family else []):
+        # the share's extra files are the operator's to put there (the page's download step overwrites them)
+        for path in (host.models / f.dir, host.models / f.dir / f.name):
+            shutil.chown(path, host.uid, host.gid)
     service = host.home / system.service_dir.removeprefix("~/")
     service.mkdir(parents=True, exist_ok=True)
     text = override_text(system, venv, _python_prefix(venv), node=node)
@@ -419,6 +426,7 @@ class HostSystems:
     systems: dict[str, SystemHost]
     left_out: dict[str, str]
     seconds: dict[str, float]
+    world: list[str] = field(default_factory=list)     # the world stand-in's deltas (lab.world_standin)
 
     def __getitem__(self, key: str) -> SystemHost:
         return self.systems[key]
@@ -467,18 +475,34 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
     files = Path(tempfile.mkdtemp(prefix="system-files-", dir=Path(state_root).resolve()))
     try:
         # The model share's server too (nfs-ganesha, userspace): the pages' `showmount -e` checks run on the hosts.
-        host_specs = [host_spec(data, k, files / k) for k in keys] + [nfs_standin.server_spec(data, root)]
+        # And the world outside (lab.world_standin): its hosts, and its CA trusted inside the systems' hosts.
+        t1 = time.monotonic()
+        world = world_standin.World(files / "world", data, root)
+        world_specs = world.make()
+        host_specs = [host_spec(data, k, files / k) for k in keys]
+        for spec in host_specs:
+            spec.files.update(world.trust())
+        host_specs += [nfs_standin.server_spec(data, root), *world_specs]
+        world_seconds = time.monotonic() - t1
         t1 = time.monotonic()
         with sh.running_hosts(host_specs, state_root, compose_binary=compose_binary(), timeout=timeout) as lab:
             hosts_seconds = time.monotonic() - t1
             units = render_all(data)
             systems = {k: prepare(lab, data, k, built[k], swaps[k], venv, root / ".lab" / "share",
                                   boot_unit=units.get(f"systems/{k}/{operations.boot_unit_name(k)}")) for k in keys}
+            t2 = time.monotonic()
+            world_standin.check_names(lab, world.names(), keys)         # before any traffic to them
+            for k in keys:
+                world_standin.login(lab[k], world)
+            pushed = world_standin.publish(lab, world, {s.image: k for k, s in reversed(systems.items())})
+            world_seconds += time.monotonic() - t2
             seconds = {"models": round(models_seconds, 1), "hosts": round(hosts_seconds, 1),
-                       "prepare": round(time.monotonic() - t1 - hosts_seconds, 1)}
+                       "prepare": round(t2 - t1 - hosts_seconds, 1), "world": round(world_seconds, 1)}
             _log(f"{len(systems)} system host(s) ready: " + ", ".join(f"{k}={s.host.address}" for k, s in systems.items())
-                 + f" (models {seconds['models']} s, hosts {seconds['hosts']} s, images+files {seconds['prepare']} s)")
-            yield HostSystems(lab, systems, left, seconds)
+                 + f" (models {seconds['models']} s, hosts {seconds['hosts']} s, images+files {seconds['prepare']} s, "
+                 f"world stand-in {seconds['world']} s: " + ", ".join(f"{r} pushed in {t} s" for r, t in pushed.items())
+                 + ")")
+            yield HostSystems(lab, systems, left, seconds, world_standin.deltas(world))
     finally:
         shutil.rmtree(files, ignore_errors=True)
 
