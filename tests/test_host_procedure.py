@@ -10,7 +10,8 @@ registry or the world outside stay static, each with its reason.
 The stand-ins are the session's (plugin.py: `host_systems`), and each QUICKSTART runs top to bottom once, as a
 doc-test page (labdocs/doctests/procedure.py: Prerequisites, Steps with copy, check, start, bounded wait for
 /health, model and context check, record; Rollback; the remaining sections). From the state it leaves (last
-good recorded, system stopped), per system: a bad configuration applied twice (the retry that used to
+good recorded, system stopped; the boot unit installed and enabled by the host's systemd, then started and stopped
+as boot would), per system: a bad configuration applied twice (the retry that used to
 overwrite the only backup), Rollback back to the last good configuration, stop. docs/maintenance.md's prunes
 keep every image the data names.
 Breaking a host-side value in the data (ssh alias, service directory, container name) fails with page:line.
@@ -86,7 +87,8 @@ def _alias(data: LabData, block: fences.Block) -> str | None:
 def run_blocks(running, checkout: Checkout, blocks):
     """The blocks in order, as the operator runs them; stop at the first failure and return its Result."""
     return host_blocks.run_in_order(blocks, host_blocks.HostTarget(running.lab.wrap, checkout.path),
-                                    lambda b: _alias(checkout.data, b), lambda b: host_blocks.static_reason(b, DATA))
+                                    lambda b: _alias(checkout.data, b),
+                                    lambda b: host_blocks.static_reason(b, DATA, systemd=running.systemd))
 
 
 def _must_pass(result, running=None, key: str | None = None):
@@ -166,6 +168,23 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, h
     assert (service / operations.LAST_GOOD).read_text() == good.compose
     assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image
     assert sh_on(systems, key, "docker ps -q").stdout.strip() == ""                # the page stopped it
+    # "Start at boot": the boot unit installed and enabled by the host's own systemd (its init), as generated.
+    unit = operations.boot_unit_name(key)
+    assert not any(st.reason == host_blocks.SYSTEMD_REASON for st in run.steps.values()), run.steps
+    assert s.host.systemctl("is-enabled", unit).stdout.strip() == "enabled"
+    assert s.host.run(f"cat /etc/systemd/system/{unit}").stdout == (ROOT / f"systems/{key}/{unit}").read_text()
+    # As systemd starts it at boot: its dependencies (docker.service, the model mount from /etc/fstab) are units of
+    # the host; ExecStart brings the compose file up as the user, ExecStop takes it down.
+    t = time.monotonic()
+    started = s.host.systemctl("start", unit, timeout=120)
+    journal = lambda: s.host.run(f"journalctl --no-pager -n 30 -u {unit}").stdout     # noqa: E731
+    assert started.returncode == 0, started.stderr + journal()
+    container = DATA.systems[key].container_name
+    up = sh_on(systems, key, f"docker inspect --format '{{{{.State.Running}}}} {{{{.Config.Image}}}}' {container}")
+    assert up.stdout.split() == ["true", good.image], up.stdout + up.stderr + journal()
+    assert s.host.systemctl("stop", unit, timeout=120).returncode == 0, journal()
+    assert sh_on(systems, key, "docker ps -aq").stdout.strip() == "", journal()
+    times["boot unit"] = time.monotonic() - t
     before = sorted(service.glob(operations.BACKUP_GLOB))
 
     # 2. A bad configuration, applied twice (the operator retries from step 1): it fails on the host at the
@@ -223,8 +242,8 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, h
     # 4. Stop, as the page's last Rollback block does.
     _must_pass(run_blocks(systems, good, [stop]))
     assert sh_on(systems, key, "docker ps -aq").stdout.strip() == ""
-    print(f"\n{key}: page in order {run.seconds:.0f} s ({times['page']:.0f} s here), "
-          f"bad twice and rollback {times['rollback']:.0f} s")
+    print(f"\n{key}: page in order {run.seconds:.0f} s ({times['page']:.0f} s here), boot unit started and stopped "
+          f"{times['boot unit']:.1f} s, bad twice and rollback {times['rollback']:.0f} s")
 
 
 def test_maintenance_prunes_keep_every_image_the_data_names(systems, host_procedures):
@@ -343,7 +362,7 @@ def test_make_check_live_runs_a_quickstart_against_the_stand_ins(systems, tmp_pa
     key = KEYS[-1]
     reset(systems, key)
     page = Checkout(DATA, key)
-    expected_failures = {b.id for b in page.blocks() if host_blocks.static_reason(b, DATA)}
+    expected_failures = {b.id for b in page.blocks() if host_blocks.static_reason(b, DATA, systemd=systems.systemd)}
     results = ROOT / "test-results"
     existed = results.exists()
     # The live run writes verified.json as if the real hosts had answered: put this run's files back.

@@ -107,7 +107,7 @@ class Procedures:
 
     def _run(self, block: Block) -> Step:
         t0 = time.monotonic()
-        why = host_blocks.static_reason(block, self.session.data)
+        why = host_blocks.static_reason(block, self.session.data, systemd=self.systems.systemd)
         if why:
             problems = static.references(block, self.session.known) + static.shellcheck(block.code)
             failure = (f"{block.id}: host-local block checked without its host:\n  " + "\n  ".join(problems)

@@ -1,7 +1,9 @@
 """Host stand-ins that are the documented systems: for each system in the data, a host (lab.standin_hosts)
 with the documented hostname, user, ssh alias and service directory, the documented image name in its own
 docker engine, and /mnt/models holding the lab's tiny model at the documented snapshot path; and the model
-share's server (lab.nfs_standin: flashstore's export, served by nfs-ganesha), so `showmount -e` runs.
+share's server (lab.nfs_standin: flashstore's export, served by nfs-ganesha), so `showmount -e` runs. A single-host
+system's stand-in runs systemd as its init (lab.standin_hosts, HostSpec.systemd), with /mnt/models a mount unit
+from its /etc/fstab, so the QUICKSTART's boot unit is installed and enabled for real (HostSystems.systemd).
 
 The generated compose file is never touched: the operator's steps copy it byte for byte. What a GPU-less VM
 cannot do is changed by one lab-only file beside it, `docker-compose.override.yml` (compose reads it
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import resource
+import shlex
 import shutil
 import sys
 import tempfile
@@ -39,8 +42,10 @@ from labdocs.lab import lab_specs, nfs_standin, ray_layer, two_node
 from labdocs.lab import standin_hosts as sh
 from labdocs.lab.servers import _effective_parser, build_models
 from labdocs.lab.venv import ensure_venv
+from labdocs.model import operations
 from labdocs.model.schema import LabData
 from labdocs.paths import ROOT
+from labdocs.render.views import render_all
 
 OVERRIDE = "docker-compose.override.yml"
 ENTRYPOINT = "/lab/cpu-entrypoint"
@@ -131,6 +136,18 @@ class SystemHost:
     seconds: dict[str, float] = field(default_factory=dict)
     cluster: "ClusterNode | None" = None
 
+    def _systemd_deltas(self) -> list[str]:
+        return [f"systemd is PID 1 of the host's own PID namespace; /etc/fstab binds the lab's model folder "
+                f"(`{self.host.spec.fstab[0]}`) instead of the NFS share (systemd's fstab generator makes the mount "
+                "unit from it)",
+                f"{operations.boot_unit_name(self.key)}.d/{BOOT_DROPIN}, a drop-in (lab only; the unit itself is "
+                "installed as generated): ExecStart= and ExecStop= name the lab's override after the compose file, "
+                "which compose skips when the file is given with -f",
+                "docker.service is the lab's: Debian's unit with the lab's dockerd command line (its own root, socket "
+                "and exec root; no bridge, no iptables, no IP forwarding, cgroupfs); sshd is started by the lab",
+                "systemd units that would act on this machine are masked: "
+                + ", ".join(u for u in sh.masked_units() if u != sh.DOCKER_UNIT)]
+
     def deltas(self) -> list[str]:
         """Every way this stand-in differs from the real host, in words for the report."""
         out = [
@@ -153,7 +170,8 @@ class SystemHost:
             "host's own empty folder",
             f"docker's root /var/lib/docker is a tmpfs of {DISK_GB} GB (a GB10's disk, nearly all free; it holds only "
             "the lab's small images), over an overlay of this machine's /var/lib whose writes stay on the host",
-            "no GPU, no NVIDIA container runtime, no kernel NFS client, no systemd as PID 1, no registry",
+            "no GPU, no NVIDIA container runtime, no kernel NFS client, no registry",
+            *(self._systemd_deltas() if self.host.spec.systemd else ["no systemd as PID 1"]),
             *self.notes,
         ]
         return out
@@ -263,6 +281,31 @@ def override_text(system, venv: Path, python_prefix: Path, compose_service: str 
     return "\n".join(lines) + "\n"
 
 
+BOOT_DROPIN = "lab-override.conf"
+
+
+def boot_unit_dropin(unit_text: str, override: str = OVERRIDE) -> str:
+    """LAB ONLY: a drop-in for the boot unit (vllm-ID.service) whose ExecStart= and ExecStop= are the unit's own
+    with the lab's override named after each compose file: the unit names its file with -f, and compose reads
+    the override beside it by itself only when no -f is given."""
+    lines = []
+    for line in unit_text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in ("ExecStart", "ExecStop"):
+            argv = shlex.split(value)
+            files = [a for prev, a in zip(argv, argv[1:]) if prev == "-f"]
+            if len(files) != 1:
+                raise sh.HostLabError(f"boot unit: {key}= names {len(files)} compose files with -f, expected one: {value}")
+            at = argv.index("-f") + 2
+            argv[at:at] = ["-f", str(Path(files[0]).parent / override)]
+            lines += [f"{key}=", f"{key}={shlex.join(argv)}"]
+    if not lines:
+        raise sh.HostLabError("boot unit: no ExecStart= to amend")
+    return ("# LAB ONLY: written by labdocs/lab/host_systems.py on a host stand-in, never on a real host: the unit's\n"
+            f"# own commands with the lab's {override} (no GPU reservation) after its compose file.\n"
+            "[Service]\n" + "\n".join(lines) + "\n")
+
+
 def _python_prefix(venv: Path) -> Path:
     """The installation the lab venv's python comes from (pyvenv.cfg `home` is its bin folder)."""
     for line in (venv / "pyvenv.cfg").read_text().splitlines():
@@ -303,8 +346,17 @@ def host_spec(data: LabData, key: str, files_dir: Path, node: two_node.Node | No
     if node:
         return sh.HostSpec(node.name, node.hostname, user=node.user or system.ssh.user, ssh_alias=node.ssh_alias,
                            docker_disk_gb=DISK_GB, files=files)
+    # A single-host system's stand-in boots systemd as its init (the QUICKSTART installs and enables the boot unit);
+    # the model folder is then a mount unit from /etc/fstab, as the share is on the real host.
+    models = files_dir / "models"
     return sh.HostSpec(key, system.host, user=system.ssh.user, ssh_alias=system.ssh.alias, docker_disk_gb=DISK_GB,
-                       files=files)
+                       files=files, systemd=True, fstab=[fstab_line(models, data.infrastructure.nfs.mount_point)])
+
+
+def fstab_line(models: Path, mount_point: str) -> str:
+    """The stand-in's /etc/fstab line for the model share: the lab's folder bound read-write (the real line
+    mounts the NFS share, read-write too, with nofail)."""
+    return f"{models} {mount_point} none bind,nofail 0 0"
 
 
 def _copy_model(data: LabData, key: str, built: dict, models: Path, share: Path) -> None:
@@ -323,9 +375,10 @@ def _copy_model(data: LabData, key: str, built: dict, models: Path, share: Path)
 
 
 def prepare(lab: sh.HostLab, data: LabData, key: str, built: dict, parser_swap: dict[str, str],
-            venv: Path, share: Path, node: ClusterNode | None = None) -> SystemHost:
+            venv: Path, share: Path, node: ClusterNode | None = None, boot_unit: str | None = None) -> SystemHost:
     """Make the host the system (or one node of a cluster system): its image, its model share, the override
-    beside its service directory."""
+    beside its service directory; on a systemd host, the drop-in that gives the boot unit (boot_unit: its
+    generated text) the override too."""
     system, host = data.systems[key], lab[node.node.name if node else key]
     engine = engine_of(system)
     t0 = time.monotonic()
@@ -343,6 +396,10 @@ def prepare(lab: sh.HostLab, data: LabData, key: str, built: dict, parser_swap: 
     service.mkdir(parents=True, exist_ok=True)
     text = override_text(system, venv, _python_prefix(venv), node=node)
     (service / OVERRIDE).write_text(text)
+    if host.spec.systemd and boot_unit:
+        dropin = host.state / "etc" / "systemd" / "system" / f"{operations.boot_unit_name(key)}.d" / BOOT_DROPIN
+        dropin.parent.mkdir(parents=True, exist_ok=True)
+        dropin.write_text(boot_unit_dropin(boot_unit))
     for path in (host.home / system.service_dir.removeprefix("~/").split("/")[0], service, service / OVERRIDE):
         shutil.chown(path, host.uid, host.gid)
     flags = engine.serve_flags(system)
@@ -368,6 +425,11 @@ class HostSystems:
 
     def deltas(self) -> dict[str, list[str]]:
         return {key: s.deltas() for key, s in self.systems.items()}
+
+    @property
+    def systemd(self) -> frozenset[str]:
+        """The systems whose stand-in runs systemd as its init (host_blocks.static_reason's systemd argument)."""
+        return frozenset(k for k, s in self.systems.items() if s.host.spec.systemd)
 
 
 def compose_binary() -> Path:
@@ -409,7 +471,9 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
         t1 = time.monotonic()
         with sh.running_hosts(host_specs, state_root, compose_binary=compose_binary(), timeout=timeout) as lab:
             hosts_seconds = time.monotonic() - t1
-            systems = {k: prepare(lab, data, k, built[k], swaps[k], venv, root / ".lab" / "share") for k in keys}
+            units = render_all(data)
+            systems = {k: prepare(lab, data, k, built[k], swaps[k], venv, root / ".lab" / "share",
+                                  boot_unit=units.get(f"systems/{k}/{operations.boot_unit_name(k)}")) for k in keys}
             seconds = {"models": round(models_seconds, 1), "hosts": round(hosts_seconds, 1),
                        "prepare": round(time.monotonic() - t1 - hosts_seconds, 1)}
             _log(f"{len(systems)} system host(s) ready: " + ", ".join(f"{k}={s.host.address}" for k, s in systems.items())

@@ -159,7 +159,12 @@ class Host:
 
     @property
     def models(self) -> Path:
-        """/mnt/models inside the host."""
+        """/mnt/models inside the host: the lab's folder there, or on a systemd host the folder its /etc/fstab
+        binds there (HostSpec.fstab)."""
+        for line in self.spec.fstab:
+            fields = line.split()
+            if len(fields) >= 4 and fields[1] == "/mnt/models" and "bind" in fields[3].split(","):
+                return Path(fields[0])
         return self.state / "mnt" / "models"
 
     def enter(self, argv: list[str], user: str | None = None, wd: Path | None = None) -> list[str]:
@@ -302,8 +307,9 @@ def _kill(proc: subprocess.Popen, timeout: float) -> None:
 
 
 def _stop_host(host: Host) -> None:
-    if host.holder is not None and host.holder.poll() is None and "dockerd" in host.daemons \
-            and host.daemons["dockerd"].poll() is None:
+    engine = (host.daemons["dockerd"].poll() is None if "dockerd" in host.daemons
+              else host.spec.systemd and host.spec.docker and host.init_pid is not None)
+    if host.holder is not None and host.holder.poll() is None and engine:
         # Containers first, through the host's own engine (they outlive a killed dockerd otherwise).
         _run(host.enter(["sh", "-c", "ids=$(docker ps -aq) && [ -z \"$ids\" ] || docker rm -f $ids"]),
              check=False, timeout=60)
@@ -610,7 +616,15 @@ def _systemd_etc(host: Host) -> None:
     units = etc / "systemd" / "system"
     units.mkdir(parents=True)
     for unit in masked_units():
-        (units / unit).symlink_to("/dev/null")
+        if not (spec.docker and unit == DOCKER_UNIT):
+            (units / unit).symlink_to("/dev/null")
+    if spec.docker:
+        # The host's engine as the real host runs it: docker.service, enabled (so a unit that Requires= it starts,
+        # and boot waits for it), with the lab's dockerd command line instead of Debian's.
+        argv = _dockerd_argv(host)
+        _write(units / DOCKER_UNIT, DOCKER_UNIT_TEXT.format(argv=shlex.join([shutil.which(argv[0]) or argv[0], *argv[1:]])))
+        (units / "multi-user.target.wants").mkdir()
+        (units / "multi-user.target.wants" / DOCKER_UNIT).symlink_to(f"../{DOCKER_UNIT}")
     _write(units / LAB_TARGET, "# lab host stand-in (lab.standin_hosts): what the host boots into\n[Unit]\n"
            "Description=lab host stand-in\nRequires=multi-user.target\nAfter=multi-user.target\nAllowIsolate=yes\n")
     (etc / "sudoers.d").mkdir(mode=0o750)
@@ -760,7 +774,8 @@ def _wait_systemd(host: Host, timeout: float) -> None:
                                + host.systemctl("--failed").stdout + (host.holder.stderr.read() if host.holder.poll() is not None else ""))
         time.sleep(0.05)
     if state == "degraded":
-        raise HostLabError(f"{host.name}: systemd booted degraded:\n" + host.systemctl("--failed").stdout)
+        raise HostLabError(f"{host.name}: systemd booted degraded:\n" + host.systemctl("--failed").stdout
+                           + host.run("journalctl --no-pager -n 30 -p warning").stdout)
 
 
 def _daemon(host: Host, name: str, argv: list[str], wd: Path | None = None) -> subprocess.Popen:
@@ -796,16 +811,47 @@ def _sshd(host: Host) -> None:
 DOCKER_ROOT = "/var/lib/docker"     # with HostSpec.docker_disk_gb (the holder mounts it)
 
 
+DOCKER_UNIT = "docker.service"
+# As Debian's docker.io unit, but the lab's command line (no containerd of this machine, no socket activation).
+DOCKER_UNIT_TEXT = """# lab host stand-in (lab.standin_hosts): the host's docker engine, started by its systemd
+[Unit]
+Description=Docker Application Container Engine (lab host stand-in)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+ExecStart={argv}
+ExecReload=/bin/kill -s HUP $MAINPID
+TimeoutStartSec=60
+Delegate=yes
+KillMode=process
+LimitNOFILE=infinity
+TasksMax=infinity
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 def _dockerd(host: Host) -> None:
+    if host.spec.systemd:
+        return                  # docker.service, started by the host's systemd at boot (_systemd_etc)
+    _daemon(host, "dockerd", _dockerd_argv(host))
+
+
+def _dockerd_argv(host: Host) -> list[str]:
     data = Path(DOCKER_ROOT) if host.spec.docker_disk_gb else host.state / "docker"
     if not host.spec.docker_disk_gb:
         data.mkdir(parents=True, exist_ok=True)
     config = _write(host.state / "daemon.json", "{}\n")
-    _daemon(host, "dockerd", [
+    return [
         "dockerd", "--data-root", str(data), "--exec-root", "/run/docker-exec", "--pidfile", "/run/docker.pid",
         "-H", "unix:///run/docker.sock", "--config-file", str(config), "--bridge=none", "--iptables=false",
         "--ip6tables=false", "--ip-masq=false", "--exec-opt", "native.cgroupdriver=cgroupfs",
-        "--storage-driver", "overlay2", "--group", "docker", "--log-level", "warn"])
+        "--storage-driver", "overlay2", "--group", "docker", "--log-level", "warn",
+        # A systemd host's /proc/sys is read-only; with no bridge nothing needs forwarding anyway.
+        *(["--ip-forward=false"] if host.spec.systemd else [])]
 
 
 GANESHA_CONF = """# lab host stand-in: nfs-ganesha in userspace, on the host's lab address only (lab.standin_hosts)
