@@ -213,7 +213,7 @@ def test_a_procedure_runs_its_page_in_order_and_a_block_after_a_failure_is_not_r
     from labdocs.doctests.session import DocSession
 
     blocks = fences.blocks("p.md", PROCEDURE_PAGE)
-    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}), tmp_path)
+    procedures = Procedures(DocSession(), SimpleNamespace(lab=SimpleNamespace(wrap=list), systems={}, systemd=frozenset()), tmp_path)
     procedures.runs["p.md"] = PageRun("p.md", blocks)
     last = procedures.run_to(blocks[2])
     first, second = (procedures.runs["p.md"].steps[b.id] for b in blocks[:2])
@@ -227,15 +227,16 @@ def test_the_report_counts_where_blocks_ran_and_the_static_fraction():
     from labdocs.doctests.report import Report
 
     report = Report()
-    for page, kinds in {"a.md": ["host", "workstation", "static", "skipped"], "b.md": ["workstation"]}.items():
+    for page, kinds in {"a.md": ["host", "workstation", "static", "skipped", "refused"],
+                        "b.md": ["workstation"]}.items():
         for i, kind in enumerate(kinds):
             report.add_found(page)
-            report.record(page, kind, f"{page}:{i + 1}", f"why {i + 1}" if kind in ("static", "skipped") else "")
+            report.record(page, kind, f"{page}:{i + 1}", f"why {i + 1}" if kind != "host" else "")
     lines = report.lines("lab")
-    assert lines[0].endswith("1 host, 2 workstation, 1 static, 1 skipped, 0 failed of 5 found")
-    assert lines[2].split() == ["a.md", "4", "1", "1", "1", "1", "0"]
-    assert "static only: 1 of 5 runnable blocks found (20%)" in lines
-    assert lines[-2:] == ["static a.md:3: why 3", "skipped a.md:4: why 4"]
+    assert lines[0].endswith("1 host, 2 workstation, 1 refused, 1 static, 1 skipped, 0 failed of 6 found")
+    assert lines[2].split() == ["a.md", "5", "1", "1", "1", "1", "1", "0"]
+    assert "static only: 1 of 6 runnable blocks found (17%)" in lines      # a refused check ran: not static
+    assert lines[-3:] == ["refused a.md:5: why 5", "static a.md:3: why 3", "skipped a.md:4: why 4"]
     with pytest.raises(ValueError, match="a.md:9: unknown report kind 'executed'"):
         report.record("a.md", "executed", "a.md:9")
 
@@ -281,3 +282,58 @@ def test_the_doc_test_module_builds_nothing_at_import():
             "runpy.run_path('tests/test_doc_blocks.py')\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _pages_blocks(*pages: str) -> list[fences.Block]:
+    from labdocs.paths import ROOT
+
+    return [b for page in pages for b in fences.blocks(page, (ROOT / page).read_text()) if b.lang in fences.RUNNABLE]
+
+
+def test_checks_for_what_a_stand_in_is_not_are_refusals_and_actions_stay_static():
+    """The published checks for a GPU, the NVIDIA runtime and the NFS mount run on a stand-in and must be
+    refused there; mounting, building and GPU containers are actions, which stay static."""
+    from labdocs.doctests import host_blocks
+    from labdocs.model.loader import load
+
+    data = load()
+    blocks = _pages_blocks("systems/pegasus/QUICKSTART.md", "vllm-gb10/SETUP.md")
+    refused = {b.code.split()[0] + (" | grep nvidia" if "grep" in b.code and "nvidia" in b.code else ""):
+               host_blocks.refusal(b, data).lacks for b in blocks if host_blocks.refusal(b, data)}
+    assert refused == {"nvidia-smi": "no GPU (no `nvidia-smi`)", "findmnt": "no nfs4 mount at /mnt/models",
+                       "docker | grep nvidia": "no NVIDIA container runtime"}
+    count = sum(1 for b in blocks if host_blocks.refusal(b, data))
+    assert count == 7, [b.id for b in blocks if host_blocks.refusal(b, data)]   # 3 + the boot check; SETUP's 3
+    actions = [b for b in blocks if any(s in b.code for s in ("--gpus all", "./build.sh 2>&1", "./run.sh --port"))]
+    assert len(actions) == 3 and not any(host_blocks.refusal(b, data) for b in actions)
+    assert all(host_blocks.static_reason(b, data) for b in actions)
+
+
+@pytest.mark.parametrize("code,returncode,stderr,problem", [
+    ("nvidia-smi -L", 127, "bash: line 1: nvidia-smi: command not found\n", None),
+    ("nvidia-smi -L || true", 0, "", "passed on a host stand-in with no GPU"),
+    ("nvidia-smi -L", 1, "", "exit status 1, expected 127 saying 'nvidia-smi: command not found'"),
+    ("nvidia-smi -L", None, "", "killed at its timeout"),
+])
+def test_a_refusal_is_the_check_failing_as_on_a_host_without_it(code, returncode, stderr, problem):
+    from labdocs.doctests import host_blocks
+    from labdocs.doctests.run import Outcome
+
+    refusal = host_blocks.Refusal("no GPU", 127, "nvidia-smi: command not found")
+    found = refusal.problem(Outcome(["bash"], returncode, "", stderr, 0.1))
+    assert (found is None) if problem is None else (problem in found), found
+
+
+def test_a_gpu_check_that_cannot_fail_is_caught_by_running_it(tmp_path):
+    """Run for real on this machine (no GPU, no nvidia-smi, as a stand-in): the page's check is refused; the same
+    check made unable to fail (`|| true`) passes here, which is the failure the evaluator reports."""
+    from labdocs.doctests import host_blocks
+    from labdocs.model.loader import load
+
+    data = load()
+    check = next(b for b in _pages_blocks("vllm-gb10/SETUP.md") if b.code.startswith("nvidia-smi"))
+    target = host_blocks.HostTarget(lambda argv: argv, tmp_path)
+    assert host_blocks.run(check, target, None, host_blocks.refusal(check, data)).ok
+    weak = fences.Block(check.page, check.line, "bash", check.code.rstrip() + " || true\n", {"on": "pegasus"})
+    result = host_blocks.run(weak, target, None, host_blocks.refusal(weak, data))
+    assert not result.ok and result.problem.startswith("passed on a host stand-in with no GPU"), result.problem

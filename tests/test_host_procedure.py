@@ -88,7 +88,8 @@ def run_blocks(running, checkout: Checkout, blocks):
     """The blocks in order, as the operator runs them; stop at the first failure and return its Result."""
     return host_blocks.run_in_order(blocks, host_blocks.HostTarget(running.lab.wrap, checkout.path),
                                     lambda b: _alias(checkout.data, b),
-                                    lambda b: host_blocks.static_reason(b, DATA, systemd=running.systemd))
+                                    lambda b: host_blocks.static_reason(b, DATA, systemd=running.systemd),
+                                    refusal_of=lambda b: host_blocks.refusal(b, DATA))
 
 
 def _must_pass(result, running=None, key: str | None = None):
@@ -163,7 +164,8 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, h
         pytest.fail(f"the page's run in order failed at {run.failed.id}:\n{run.steps[run.failed.id].failure}",
                     pytrace=False)
     assert list(run.steps) == [b.id for b in good.blocks() if not b.skip]
-    assert all(st.kind in ("host", "workstation") or (st.kind == "static" and st.reason) for st in run.steps.values())
+    assert all(st.kind in ("host", "workstation") or (st.kind in ("refused", "static") and st.reason)
+               for st in run.steps.values())
     assert (service / "docker-compose.yml").read_text() == good.compose            # byte for byte
     assert (service / operations.LAST_GOOD).read_text() == good.compose
     assert (service / operations.LAST_GOOD_IMAGE).read_text().strip() == good.image

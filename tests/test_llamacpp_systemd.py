@@ -105,7 +105,8 @@ def run_blocks(lab, blocks, report: host_blocks.PageReport | None = None):
     """The blocks in order, as the operator runs them; the first failure's Result, or None."""
     return host_blocks.run_in_order(blocks, host_blocks.HostTarget(lab.wrap, lab.checkout),
                                     lambda b: SYSTEM.ssh.alias if b.on else None,
-                                    lambda b: host_blocks.static_reason(b, DATA, systemd={KEY}), report)
+                                    lambda b: host_blocks.static_reason(b, DATA, systemd={KEY}), report,
+                                    lambda b: host_blocks.refusal(b, DATA))
 
 
 def _must_pass(lab, result) -> None:
@@ -163,12 +164,13 @@ def test_the_quickstart_runs_in_order_under_systemd(host):
     assert _show(host, "ActiveState")["ActiveState"] == "inactive"
     done = {b.id for b in admin + _blocks("Prerequisites") + steps + rollback}
     _must_pass(host, run_blocks(host, [b for b in _blocks() if b.id not in done], report))
-    report.not_in_procedure = [b.id for b in _blocks() if b.id not in report.ran and b.id not in report.static]
+    report.not_in_procedure = [b.id for b in _blocks() if b.id not in report.counted]
     assert not report.not_in_procedure
     assert not any(why == host_blocks.SYSTEMD_REASON for why in report.static.values()), report.static
     print(f"\n{EXAMPLE} under systemd: up {host.up:.1f} s, deploy {deploy:.0f} s, rollback {rolled:.0f} s; "
-          f"{len(report.ran)} of {report.runnable} blocks ran, {len(report.static)} static:\n  "
-          + "\n  ".join(f"{bid}: {why}" for bid, why in report.static.items()))
+          f"{len(report.ran)} of {report.runnable} blocks ran, {len(report.refused)} refused, "
+          f"{len(report.static)} static:\n  "
+          + "\n  ".join(f"{bid}: {why}" for bid, why in {**report.refused, **report.static}.items()))
 
 
 def test_the_server_stops_with_the_model_mount(host):

@@ -39,7 +39,7 @@ HOST_NAMES = {s.host for s in DATA.systems.values()}
 EXPECTED_STATIC = {
     "nvidia-smi --query-gpu": "needs a GPU (`nvidia-smi`)",
     "docker info --format": "needs the NVIDIA container runtime",
-    "findmnt /mnt/models": nfs_standin.KERNEL_NFS_REASON,
+    "findmnt -t nfs4 /mnt/models": nfs_standin.KERNEL_NFS_REASON,
     "https://nvcr.io/v2/": "reaches outside the lab (github.com, nvcr.io, pypi.org)",
     "docker pull": "pulls from a registry, which the lab never reaches",
     "./build.sh 2>&1": "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry "

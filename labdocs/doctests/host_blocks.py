@@ -41,6 +41,39 @@ NEEDS = [
 ]
 URL = re.compile(r"https?://([A-Za-z0-9.-]+)")
 
+
+@dataclass(frozen=True)
+class Refusal:
+    """A check for what a stand-in is not (a GPU, the NVIDIA runtime, the NFS share). It runs on the stand-in
+    anyway, and must fail there as it fails on a host without that: a check that passes on a GPU-less VM
+    would pass on any host, so it checks nothing. `exit`: its exit status then; `says`: what stderr says."""
+
+    lacks: str
+    exit: int
+    says: str = ""
+
+    def problem(self, outcome: Outcome) -> str | None:
+        """None when the outcome is the refusal; else what the check did instead."""
+        if outcome.timed_out:
+            return f"killed at its timeout instead of refusing a host with {self.lacks}"
+        if outcome.returncode == 0:
+            return f"passed on a host stand-in with {self.lacks}: the check cannot tell such a host from a GB10"
+        if outcome.returncode != self.exit or self.says not in outcome.stderr:
+            return (f"exit status {outcome.returncode}, expected {self.exit}"
+                    + (f" saying {self.says!r}" if self.says else "") + f" (a host with {self.lacks})")
+        return None
+
+    def reason(self) -> str:
+        return f"refuses a host with {self.lacks}, as on a host without it: exit {self.exit}" + (
+            f" ({self.says})" if self.says else "")
+
+
+# Checks for what a stand-in is not: a block that starts with `nvidia-smi` (or, for the share, `findmnt -t
+# nfs4`), or greps `docker info` for the nvidia runtime. What such a block does after the check runs only on a
+# real host.
+GPU_CHECK = re.compile(r"\A\s*nvidia-smi\b")
+RUNTIME_CHECK = re.compile(r"\bdocker info\b[^\n]*\|\s*grep\b[^\n]*\bnvidia\b")
+
 # Pages with host blocks that another piece of work runs, and why they are not run as pages on the stand-ins
 # (their host blocks stay static, with this reason).
 NOT_HERE = {
@@ -71,6 +104,18 @@ def static_reason(block: fences.Block, data: LabData, systemd: frozenset[str] | 
     host = block.on or block.needs
     return next((why for pattern, why in NEEDS if pattern.search(block.code)
                  and not (why == SYSTEMD_REASON and host and host in systemd)), None)
+
+
+def refusal(block: fences.Block, data: LabData) -> Refusal | None:
+    """How a check for a GPU, the NVIDIA runtime or the mounted share must fail on a stand-in; None for a
+    block that is no such check (an action that needs a GPU or the share stays static: static_reason)."""
+    if GPU_CHECK.search(block.code):
+        return Refusal("no GPU (no `nvidia-smi`)", 127, "nvidia-smi: command not found")
+    if RUNTIME_CHECK.search(block.code):        # grep finds no nvidia among the runtimes
+        return Refusal("no NVIDIA container runtime", 1)
+    if nfs_standin.checks_kernel_nfs(block.code, data):     # findmnt -t nfs4 finds no such mount
+        return Refusal(f"no {data.infrastructure.nfs.fstype} mount at {data.infrastructure.nfs.mount_point}", 1)
+    return None
 
 
 def section(markdown: str, page: str, heading: str) -> list[fences.Block]:
@@ -123,10 +168,15 @@ class Result:
                 + (f"--- stdout\n{last.stdout[-3000:]}--- stderr\n{last.stderr[-3000:]}" if last else ""))
 
 
-def run(block: fences.Block, target: HostTarget, alias: str | None) -> Result:
+def run(block: fences.Block, target: HostTarget, alias: str | None, refused: Refusal | None = None) -> Result:
     """Run a block as printed (a console block command by command, its output compared with the page's);
-    alias: the ssh alias for a block marked on=, else None."""
+    alias: the ssh alias for a block marked on=, else None; refused: how the block must fail there instead."""
     result = Result(block)
+    if refused:
+        outcome = target.on_host(alias, block.code, block.timeout) if alias else target.local(block.code, block.timeout)
+        result.outcomes.append(outcome)
+        result.problem = refused.problem(outcome)
+        return result
     steps = console.parse(block.code) if block.lang == "console" else [None]
     for step in steps:
         code = step.command if step else block.code
@@ -146,20 +196,25 @@ def run(block: fences.Block, target: HostTarget, alias: str | None) -> Result:
 
 
 def run_in_order(blocks: list[fences.Block], target: HostTarget, alias: Callable[[fences.Block], str | None],
-                 static: Callable[[fences.Block], str | None], report: PageReport | None = None) -> Result | None:
-    """The blocks in order, as the operator runs them: a block `static` gives a reason for is passed over (counted
-    static), every other one runs (`alias(block)`: its ssh alias, None on the workstation). Stops at the first
-    failure and returns its Result; None when every block did what the page says."""
+                 static: Callable[[fences.Block], str | None], report: PageReport | None = None,
+                 refusal_of: Callable[[fences.Block], Refusal | None] | None = None) -> Result | None:
+    """The blocks in order, as the operator runs them: a host block `refusal_of` gives a Refusal for runs and
+    must be refused (counted refused); a block `static` gives a reason for is passed over (counted static);
+    every other one runs (`alias(block)`: its ssh alias, None on the workstation). Stops at the first failure
+    and returns its Result; None when every block did what the page says."""
     for block in blocks:
-        why = static(block)
+        refused = refusal_of(block) if refusal_of and block.on else None
+        why = None if refused else static(block)
         if why:
             if report:
                 report.static[block.id] = why
             continue
-        result = run(block, target, alias(block))
+        result = run(block, target, alias(block), refused)
         if not result.ok:
             return result
-        if report:
+        if report and refused:
+            report.refused[block.id] = refused.reason()
+        elif report:
             report.ran[block.id] = "host" if block.on else "workstation"
     return None
 
@@ -172,15 +227,23 @@ class PageReport:
     runnable: int = 0
     ran: dict[str, str] = field(default_factory=dict)        # block id -> "host" | "workstation"
     static: dict[str, str] = field(default_factory=dict)     # block id -> reason
+    refused: dict[str, str] = field(default_factory=dict)    # block id -> the refusal it gave (Refusal.reason)
     skipped: dict[str, str] = field(default_factory=dict)    # block id -> the page's skip= reason
     not_in_procedure: list[str] = field(default_factory=list)
+
+    @property
+    def counted(self) -> set[str]:
+        """The blocks this report accounts for (ran, refused, static or skip=)."""
+        return {*self.ran, *self.refused, *self.static, *self.skipped}
 
     def lines(self) -> list[str]:
         hosts = sum(1 for w in self.ran.values() if w == "host")
         out = [f"{self.page}: {self.runnable} runnable, {len(self.ran)} ran ({hosts} on a host, "
-               f"{len(self.ran) - hosts} from the workstation), {len(self.static)} static, "
-               + (f"{len(self.skipped)} skip=, " if self.skipped else "")
+               f"{len(self.ran) - hosts} from the workstation), "
+               + (f"{len(self.refused)} refused (checks for what a stand-in is not), " if self.refused else "")
+               + f"{len(self.static)} static, " + (f"{len(self.skipped)} skip=, " if self.skipped else "")
                + f"{len(self.not_in_procedure)} not in the procedure"]
+        out += [f"  refused {bid}: {why}" for bid, why in sorted(self.refused.items(), key=lambda x: _line(x[0]))]
         out += [f"  static {bid}: {why}" for bid, why in sorted(self.static.items(), key=lambda x: _line(x[0]))]
         out += [f"  skip= {bid}: {why}" for bid, why in self.skipped.items()]
         out += [f"  not in the procedure: {bid}" for bid in self.not_in_procedure]

@@ -4,9 +4,11 @@ one test item, against the session's host stand-ins (lab.host_systems, one lab p
 
 Each block runs once, where the page says: an on= block over `ssh ALIAS bash -e -o pipefail -s` on each of
 its hosts (counted "host"), any other block on the workstation side with the lab's names and ssh config
-(counted "workstation"). A block that needs what a stand-in is not (host_blocks.static_reason: a GPU, a
-kernel NFS client, systemd, a registry, the world outside) is checked statically and counted "static" with
-that reason. Running a block first runs the page's earlier blocks not run yet (a `-k` that picks one
+(counted "workstation"). A host block that checks for what a stand-in is not (host_blocks.refusal: a GPU,
+the NVIDIA runtime, the NFS share mounted) runs too, and must fail as on a host without it (counted
+"refused"). Any other block that needs what a stand-in is not (host_blocks.static_reason: a GPU, a kernel
+NFS client, systemd, a registry, the world outside) is checked statically and counted "static" with that
+reason. Running a block first runs the page's earlier blocks not run yet (a `-k` that picks one
 block still gets the state the page builds up to it); once a block failed, every later block of the page
 fails with "not reached: PAGE:LINE failed", never a silent skip.
 """
@@ -43,7 +45,8 @@ def procedure_pages(blocks: list[Block], systems: Collection[str], all_systems: 
 
 @dataclass
 class Step:
-    """One block's run: its verdict kind (host, workstation, static), the reason when static, or the failure."""
+    """One block's run: its verdict kind (host, workstation, refused, static), the reason when refused or
+    static, or the failure."""
 
     kind: str = ""
     reason: str = ""
@@ -107,7 +110,8 @@ class Procedures:
 
     def _run(self, block: Block) -> Step:
         t0 = time.monotonic()
-        why = host_blocks.static_reason(block, self.session.data, systemd=self.systems.systemd)
+        refused = host_blocks.refusal(block, self.session.data) if block.on else None
+        why = None if refused else host_blocks.static_reason(block, self.session.data, systemd=self.systems.systemd)
         if why:
             problems = static.references(block, self.session.known) + static.shellcheck(block.code)
             failure = (f"{block.id}: host-local block checked without its host:\n  " + "\n  ".join(problems)
@@ -115,9 +119,9 @@ class Procedures:
             return Step("static", why, failure, time.monotonic() - t0)
         if block.on:
             keys = stand_in_keys(block, self.systems.systems, self.session.data.systems)
-            step = Step("host")
+            step = Step("refused", refused.reason()) if refused else Step("host")
             for key in keys:
-                result = host_blocks.run(block, self.target, self.session.data.systems[key].ssh.alias)
+                result = host_blocks.run(block, self.target, self.session.data.systems[key].ssh.alias, refused)
                 if not result.ok:
                     step.failure = self._message(result, key)
                     break

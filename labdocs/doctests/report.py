@@ -1,20 +1,23 @@
 """What the doc-tests did, per page: blocks found, executed on a host, executed from the workstation,
-checked statically (each with its reason), skipped (each with its reason), failed; and the share of all
+refused there as a host without a GPU or the share must be (checks for them, each with its reason), checked
+statically (each with its reason), skipped (each with its reason), failed; and the share of all
 runnable blocks found that only got a static look."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-KINDS = ("host", "workstation", "static", "skipped", "failed")
-RAN = ("host", "workstation")          # executed: on a host (over ssh), or from the workstation side
+KINDS = ("host", "workstation", "refused", "static", "skipped", "failed")
+# executed: on a host (over ssh), from the workstation side, or a check for what a host stand-in is not, which
+# ran there and refused it as it must (host_blocks.Refusal)
+RAN = ("host", "workstation", "refused")
 
 
 class Report:
     def __init__(self):
         self.found: Counter[str] = Counter()
         self.done: dict[str, Counter[str]] = defaultdict(Counter)
-        self.reasons: dict[str, list[tuple[str, str]]] = {"static": [], "skipped": []}
+        self.reasons: dict[str, list[tuple[str, str]]] = {"refused": [], "static": [], "skipped": []}
 
     def add_found(self, page: str) -> None:
         self.found[page] += 1
@@ -47,7 +50,7 @@ class Report:
         if counted:
             out.append(f"static only: {static} of {found} runnable blocks found ({100 * static / found:.0f}%)"
                        + (f"; {found - counted} of them not run in this session" if counted < found else ""))
-        for kind in ("static", "skipped"):
+        for kind in self.reasons:
             out += [f"{kind} {block_id}: {reason}" for block_id, reason in sorted(self.reasons[kind], key=_order)]
         return out
 

@@ -43,3 +43,10 @@ def needs_kernel_nfs(code: str, data) -> bool:
     point = re.escape(nfs.mount_point)
     return bool(re.search(rf"\bmount\b[^\n;&|]*(-t\s+{nfs.fstype}\b|{re.escape(nfs.server)}:|\s{point}(\s|$))"
                           rf"|\bfindmnt\b[^\n;&|]*(-t\s+{nfs.fstype}\b|\s{point}(\s|$))", code, re.M))
+
+
+def checks_kernel_nfs(code: str, data) -> bool:
+    """Whether a block's first command checks the mount table for the share by its type (`findmnt -t nfs4`):
+    on a stand-in, whose /mnt/models is a local folder, it must find nothing (host_blocks.refusal)."""
+    nfs = data.infrastructure.nfs
+    return bool(re.match(rf"\s*findmnt\b[^\n;&|]*-t\s+{nfs.fstype}\b", code))
