@@ -18,9 +18,9 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from labdocs.lab import background
+from labdocs.lab import addresses, background
 
-ADDRESS = "127.0.0.40"      # below the probe's fake servers (127.0.0.60+), above the vLLM servers
+ADDRESS = addresses.loopback(addresses.DOCS_SITE)
 
 # $0 hosts file, $1 the top directory to hide, $2 the documented site root, $3 the lab's; then the command.
 _SCRIPT = ('mount --bind "$0" /etc/hosts && mount -t tmpfs labdocs-site "$1" && mkdir -p "$2" '
