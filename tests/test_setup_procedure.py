@@ -40,10 +40,8 @@ EXPECTED_STATIC = {
     "nvidia-smi --query-gpu": "needs a GPU (`nvidia-smi`)",
     "docker info --format": "needs the NVIDIA container runtime",
     "findmnt -t nfs4 /mnt/models": nfs_standin.KERNEL_NFS_REASON,
-    "https://nvcr.io/v2/": "reaches outside the lab (github.com, nvcr.io, pypi.org)",
-    "docker pull": "pulls from a registry, which the lab never reaches",
-    "./build.sh 2>&1": "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry "
-                       "the lab never reaches; 45-90 min on a GB10)",
+    "./build.sh 2>&1": "the CUDA build: compiles vLLM's kernels for the GB10 with the NGC base image's CUDA toolkit "
+                       "(the lab's stand-in of that image has none; 45-90 min on a GB10)",
     "docker run --rm --gpus all": "needs a GPU (`docker run --gpus all`)",
     "./run.sh --port": "needs a GPU: run.sh's trial checks `nvidia-smi` first, then starts `docker run --gpus all`",
 }
@@ -156,6 +154,12 @@ def test_setup_runs_in_order_on_the_stand_ins(hosts):
             elif "check-prereqs.sh --for build" in code:
                 assert "[FAIL]" not in out.stdout and "RESULT: all checks passed" in out.stdout, out.stdout
                 assert f"free disk on {sh.DOCKER_ROOT}: " in out.stdout, out.stdout
+            elif "https://nvcr.io/v2/" in code:                # the world stand-in (lab.world_standin)
+                assert out.stdout.split() == ["401", "200", "200"], out.stdout     # as the page says to expect
+            elif "docker pull" in code:
+                base = KIT.build.base_image
+                assert ok(running, KEY, f"docker image inspect --format '{{{{.RepoDigests}}}}' {base}").startswith(
+                    f"[{base.rsplit(':', 1)[0]}@sha256:"), base                   # pulled from the lab's registry
             elif "build.sh --dry-run" in code:
                 assert "[dry-run] docker build --platform " in out.stdout, out.stdout
                 assert f"--tag {KIT.ref}" in out.stdout and "failed" not in out.stderr, out.stdout + out.stderr
@@ -189,7 +193,7 @@ def test_setup_runs_in_order_on_the_stand_ins(hosts):
     finally:
         # As the stand-ins were found (shared ones: the system stopped, as its QUICKSTART's last step leaves it).
         on(running, KEY, f"cd {service} && docker compose down --timeout 5; docker rm -f {trial}; "
-                         f"docker image rm {KIT.ref}")
+                         f"docker image rm {KIT.ref} {KIT.build.base_image}")
         on(running, OTHER, f"docker image rm {KIT.ref}")
         slowest = sorted(times.items(), key=lambda x: -x[1])[:3]
         print(f"\n{PAGE}: {len(report.ran)} of {report.runnable} blocks ran "

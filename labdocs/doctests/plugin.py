@@ -219,7 +219,10 @@ def host_systems(request: pytest.FixtureRequest):
         up = time.monotonic() - started
         yield running
         lines = [f"stand-ins up in {up:.0f} s (models {running.seconds['models']} s, hosts "
-                 f"{running.seconds['hosts']} s, images and files {running.seconds['prepare']} s)"]
+                 f"{running.seconds['hosts']} s, images and files {running.seconds['prepare']} s, the world "
+                 f"outside {running.seconds['world']} s)"]
+        lines.append("the world outside the lab (lab.world_standin): deltas from the real one")
+        lines += [f"  - {d}" for d in running.world]
         for key, s in running.systems.items():
             lines.append(f"{key} ({s.host.spec.hostname}, {s.host.address}): deltas from the real host")
             lines += [f"  - {d}" for d in s.deltas()]
