@@ -38,6 +38,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[_PREPARED] = background.prepare(
         any(map(_needs_lab, session.items)), any(i.get_closest_marker("llama_server") for i in session.items),
         ROOT / "test-results")
+    # Zensical's own venv (labdocs/docsite/zensical_env.py): ~35 s of pip on a fresh clone, made meanwhile, at a
+    # lower priority than the lab venv's install, instead of in the Zensical test's setup.
+    from labdocs.docsite import zensical_env
+
+    if any(i.path.name == "test_zensical.py" for i in session.items) and not zensical_env.ready(ROOT):
+        session.config.stash[_PREPARED].append(background.start(
+            "labdocs.docsite.zensical_env", [str(ROOT)], ROOT / "test-results" / "zensical-venv.log", nice=10))
 
 
 @pytest.hookimpl(trylast=True)      # after the doc-test plugin has put each procedure page's blocks in order

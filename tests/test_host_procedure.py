@@ -121,7 +121,7 @@ def reset(running, key: str) -> None:
 
 
 def _bad_data(key: str) -> LabData:
-    """An image tag the host has not got: the start cannot find it (no registry in reach)."""
+    """An image tag the host has not got: the start cannot find it (nor the lab's registry, lab.world_standin)."""
     raw = DATA.model_dump(mode="json")
     image = raw["images"][raw["systems"][key]["image"]]
     image["ref"] = image["ref"].rsplit(":", 1)[0] + ":" + BAD_TAG
@@ -198,9 +198,9 @@ def test_quickstart_runs_in_order_and_rollback_lands_on_the_last_good(systems, h
     assert copy and bad_steps[:len(copy)] == copy, [b.id for b in bad_steps]
     for attempt in (1, 2):
         failed = run_blocks(systems, bad, (copy if attempt == 2 else []) + bad_steps)
-        # pegasus checks its local image in step 2; stella's start finds no image and no registry in step 3
+        # pegasus checks its local image in step 2; stella's pull finds no such tag in the registry in step 2
         assert failed is not None and failed.block.on == key and (
-            bad.image in failed.block.code or "docker compose up" in failed.block.code), \
+            bad.image in failed.block.code or "docker compose pull" in failed.block.code), \
             f"attempt {attempt}: expected a host step to fail on the missing image, got " \
             + (failed.message(HOST_NAMES) if failed else "no failure")
         assert (service / "docker-compose.yml").read_text() == bad.compose

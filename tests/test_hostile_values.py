@@ -12,6 +12,7 @@ argument list apart from the value.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import shlex
@@ -142,19 +143,27 @@ def structure(files: dict[str, str], rename: dict[str, str] | None = None) -> di
     for rel, text in files.items():
         for new, old in (rename or {}).items():
             rel = rel.replace(f"/{new}/", f"/{old}/")
-        if rel.endswith((".yml", ".yaml")):
-            out[rel] = _yaml_shape(yaml.safe_load(text))
-        elif rel.endswith(".json"):
-            out[rel] = _yaml_shape(json.loads(text))
-        elif rel.endswith(".md"):
-            out[rel] = _markdown_shape(rel, text)
-        elif rel.endswith(".env"):
-            out[rel] = [line.split("=", 1)[0] for line in text.splitlines()]
-        elif rel.endswith(".svg"):
-            out[rel] = "svg"
-        else:
-            out[rel] = text.count("\n")
+        out[rel] = _file_shape(rel, text, tuple(sorted(FLAG_RENAME.items())))
     return out
+
+
+# One mutated value changes a few files; the others come out byte for byte as before. Their shape is a function
+# of the path, the text and the flag renames alone, so it is computed once per distinct text (parsing every page
+# as Markdown again was most of this module's time). The result is compared, never changed.
+@functools.lru_cache(maxsize=4096)
+def _file_shape(rel: str, text: str, flag_rename: tuple):
+    assert dict(flag_rename) == FLAG_RENAME     # (the YAML shapes read FLAG_RENAME: it is part of the key)
+    if rel.endswith((".yml", ".yaml")):
+        return _yaml_shape(yaml.safe_load(text))
+    if rel.endswith(".json"):
+        return _yaml_shape(json.loads(text))
+    if rel.endswith(".md"):
+        return _markdown_shape(rel, text)
+    if rel.endswith(".env"):
+        return [line.split("=", 1)[0] for line in text.splitlines()]
+    if rel.endswith(".svg"):
+        return "svg"
+    return text.count("\n")
 
 
 # The hand-written pages that read the data through mkdocs-macros, rendered the way the site does

@@ -24,7 +24,7 @@ DATA = load(EXAMPLE)
 KEY = "pegasus"
 SYSTEM = DATA.systems[KEY]
 FILES = render_all(DATA, "data/examples/pegasus-llamacpp.yaml")
-ADDRESS = llamacpp_server.address(DATA, KEY)     # 127.0.0.40: apart from the vLLM lab's 127.0.0.2 and up
+ADDRESS = llamacpp_server.address(DATA, KEY)     # lab.addresses: apart from the vLLM servers and the docs site
 
 pytestmark = [pytest.mark.slow, pytest.mark.llama_server]
 

@@ -255,18 +255,22 @@ def test_the_workstation_check_refuses_what_a_stock_mac_lacks(code, page_says, r
     ("docker image inspect vllm-gb10:latest --format ok", None),
     ("sudo sh -c 'sync; echo 3 > /proc/sys/vm/drop_caches'", None),
     ("mkdir -p /mnt/models/tiktoken", None),
-    ("curl -fsSL -o x https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken", "outside the lab"),
+    # the world outside answers what the pages fetch (lab.world_standin), nothing else
+    ("curl -fsSL -o x https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken", None),
+    ("curl -fsSL -o x https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken", "outside the lab"),
     ("curl -fsS http://127.0.0.1:8000/ http://localhost:8000/", None),     # loopback is the lab (the README's)
     ("curl -fsS http://127.0.0.2.example.org/", "outside the lab (127.0.0.2.example.org)"),
     ("nvidia-smi --query-gpu=name --format=csv,noheader", "a GPU"),
     ("docker compose version && docker info | grep -i runtimes | grep -q nvidia", "NVIDIA container runtime"),
     ("findmnt -t nfs4 /mnt/models", "no kernel NFS client"),
-    ("cd ~/vllm-service && docker compose pull", "registry"),
+    ("cd ~/vllm-service && docker compose pull", None),             # stella's image: in the lab's registry
+    ("docker pull ghcr.io/someone/image:1", "registry"),
     ("sudo systemctl daemon-reload", "systemd"),
 ])
 def test_a_host_stand_in_runs_all_but_what_needs_the_real_hardware(code, needs):
     """A host stand-in has a docker engine, root (sudo), /mnt/models and its own /proc files: only a GPU, the
-    NVIDIA runtime, a kernel NFS client, systemd, a registry and addresses outside the lab keep a block static."""
+    NVIDIA runtime, a kernel NFS client, systemd, a registry and addresses outside the lab that the lab's world
+    stand-in does not serve keep a block static."""
     from labdocs.doctests import host_blocks
 
     from labdocs.model.loader import load

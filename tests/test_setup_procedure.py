@@ -32,8 +32,8 @@ DATA = load()
 # reason each must be given. (The outside-world blocks follow static_reason: a stand-in of the world would make
 # them run.)
 MUST_STAY_STATIC = {
-    "./build.sh 2>&1": "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry "
-                       "the lab never reaches; 45-90 min on a GB10)",
+    "./build.sh 2>&1": "the CUDA build: compiles vLLM's kernels for the GB10 with the NGC base image's CUDA toolkit "
+                       "(the lab's stand-in of that image has none; 45-90 min on a GB10)",
     "docker run --rm --gpus all": "needs a GPU (`docker run --gpus all`)",
     "./run.sh --port": "needs a GPU: run.sh's trial checks `nvidia-smi` first, then starts `docker run --gpus all`",
 }
@@ -88,12 +88,15 @@ def test_the_kit_copied_and_what_its_checks_printed(run, host_systems):
     out = run.steps[the("build.sh --dry-run").id].stdout
     assert "[dry-run] docker build --platform " in out and f"--tag {image}" in out, out
     assert "Total reclaimed space" in run.steps[the("docker builder prune").id].stdout
+    # the world stand-in (lab.world_standin) answers as the page says to expect
+    assert run.steps[the("https://nvcr.io/v2/").id].stdout.split() == ["401", "200", "200"]
 
 
 def test_what_the_page_left_then_the_state_put_back(run, host_systems):
     """Before the preparation put things back: the service running on the production image (Rollback 2), the
     trial gone (Rollback 1), the kit image gone from pegasus (Rollback 3), stella holding pegasus's image (step
-    11). After: the system stopped, as its QUICKSTART leaves it, and the kit image on neither host."""
+    11), the base image pulled from the lab's registry (step 3). After: the system stopped, as its QUICKSTART
+    leaves it, and neither image on either host."""
     prep = run.preparation
     key, other, image = prep.key, prep.other, prep.image
     system = DATA.systems[key]
@@ -102,8 +105,11 @@ def test_what_the_page_left_then_the_state_put_back(run, host_systems):
     assert prep.left[other].images.get(image) == prep.imported, prep.left[other].images
     assert image not in prep.left[key].images and production in prep.left[key].images, prep.left[key].images
     assert prep.left[key].containers == {system.container_name: f"running {production}"}, prep.left[key].containers
+    base = next(i for i in DATA.images.values() if i.build).build.base_image     # step 3: from the lab's registry
+    assert prep.left[key].digests.get(base, "").startswith("sha256:"), prep.left[key].digests
     for k in (key, other):
         s = host_systems[k]
-        out = s.host.run(f"docker ps -aq; docker image ls -q {image}", user=s.host.spec.user, timeout=60)
+        out = s.host.run(f"docker ps -q; docker image ls -q {image}; docker image ls -q {base}", user=s.host.spec.user,
+                         timeout=60)
         assert out.returncode == 0 and out.stdout.strip() == "", f"{k}: {out.stdout}{out.stderr}"
     assert any("local `docker import`" in d for d in run.prepared), run.prepared

@@ -18,8 +18,10 @@ PLUGIN_EXAMPLE = load(ROOT / "data" / "examples" / "native-tool-parser.yaml")
 
 
 @pytest.fixture(scope="module")
-def verdicts():
+def answers():
+    """vLLM's answers to both questions below, from one lab-venv process (its parser's import is most of a run)."""
     from labdocs.lab.venv import ensure_venv
+    from labdocs.engines.vllm import RESERVED_FLAGS
 
     python = ensure_venv(ROOT)
     requests = {key: {"model": s.model.id, "flags": local_flags(serve_flags(s))} for key, s in DATA.systems.items()}
@@ -31,10 +33,18 @@ def verdicts():
     requests["~bad-value"] = {"model": "/m", "flags": ["--max-model-len", "lots"]}
     requests["~unknown-parser"] = {"model": "/m", "flags": ["--tool-call-parser", "hermess", "--enable-auto-tool-choice"]}
     requests["~auto-without-parser"] = {"model": "/m", "flags": ["--enable-auto-tool-choice"]}
-    result = subprocess.run([str(python), str(ROOT / "labdocs" / "lab" / "check_flags.py")], input=json.dumps(requests),
+    # Every prefix of each generated flag, with and without `no-`: how vLLM's own parser reads it.
+    names = sorted({f"{no}{flag[:i]}" for flag in RESERVED_FLAGS for i in range(2, len(flag) + 1) for no in ("", "no-")})
+    result = subprocess.run([str(python), str(ROOT / "labdocs" / "lab" / "check_flags.py"), "--both"],
+                            input=json.dumps({"check": requests, "resolve": names}),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def verdicts(answers):
+    return answers["check"]
 
 
 @pytest.mark.parametrize("key", [*sorted(DATA.systems), "stella-plugin"])
@@ -53,16 +63,9 @@ def test_vllm_rejects_bad_flags(case, needle, verdicts):
 
 
 @pytest.fixture(scope="module")
-def resolution():
+def resolution(answers):
     """How vLLM's own parser reads every prefix of each generated flag, with and without `no-`."""
-    from labdocs.lab.venv import ensure_venv
-    from labdocs.engines.vllm import RESERVED_FLAGS
-
-    names = sorted({f"{no}{flag[:i]}" for flag in RESERVED_FLAGS for i in range(2, len(flag) + 1) for no in ("", "no-")})
-    result = subprocess.run([str(ensure_venv(ROOT)), str(ROOT / "labdocs" / "lab" / "check_flags.py"), "--resolve"],
-                            input=json.dumps(names), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return answers["resolve"]
 
 
 def test_every_name_vllm_reads_as_a_generated_flag_is_refused(resolution):

@@ -4,56 +4,31 @@ Zensical reads mkdocs.yml as it is (strict included) and runs the macros module 
 runs in a copy of the repository. What still differs is listed in docs/maintenance.md ("Moving to
 Zensical"); a test that fails here is a real gap, not to be skipped.
 
-Zensical needs pathspec>=1.0.4 while the project pins pathspec 0.12.1 (mkdocs-macros logs a
-deprecation on every build with 1.x), so it runs from its own environment: LABDOCS_ZENSICAL (a
-`zensical` executable), else .venv/bin/zensical, else a pinned venv this test makes once under
-.venv/zensical-<version>/ (from requirements.lock, pathspec excepted).
+Zensical runs from an environment of its own (labdocs/docsite/zensical_env.py: why, and where), which the
+session starts making in the background when it collects these tests (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import ROOT
+from labdocs.docsite import zensical_env
 from labdocs.model.loader import load
 from synth import copy_repo
 
-ZENSICAL_VERSION = "0.0.73"       # 0.1.x needs zensical-ui, which the package index here does not serve
-ZENSICAL_EXTRA = ["pathspec==1.1.1", "deepmerge==4.0.0", "tomli==2.5.0"]
 DATA = load()
 
 
 def zensical_executable() -> Path:
-    if os.environ.get("LABDOCS_ZENSICAL"):
-        return Path(os.environ["LABDOCS_ZENSICAL"])
-    if (BIN / "zensical").exists():
-        return BIN / "zensical"
-    venv = ROOT / ".venv" / f"zensical-{ZENSICAL_VERSION}"
-    exe = venv / "bin" / "zensical"
-    marker = venv / ".installed"
-    lock = ROOT / "requirements.lock"
-    if marker.is_file() and marker.read_text() == lock.read_text():
-        return exe
-    reqs = [line for line in lock.read_text().splitlines() if not re.match(r"\s*pathspec\b", line)]
-    (venv.parent).mkdir(exist_ok=True)
-    steps = [[sys.executable, "-m", "venv", str(venv)]]
-    req_file = venv.parent / f"zensical-{ZENSICAL_VERSION}.requirements.txt"
-    req_file.write_text("\n".join(reqs + [f"zensical=={ZENSICAL_VERSION}", *ZENSICAL_EXTRA]) + "\n")
-    steps.append([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  "-r", str(req_file)])
-    for step in steps:
-        result = subprocess.run(step, capture_output=True, text=True, timeout=900)
-        if result.returncode != 0:
-            pytest.fail(f"could not install Zensical {ZENSICAL_VERSION} into {venv}:\n{result.stdout}{result.stderr}",
-                        pytrace=False)
-    marker.write_text(lock.read_text())
-    return exe
+    try:
+        return zensical_env.executable(ROOT)
+    except zensical_env.ZensicalInstallError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def zensical_build(repo: Path, strict: bool) -> subprocess.CompletedProcess:

@@ -12,6 +12,9 @@ packages+=(docker.io openssh-server sudo iproute2)
 # The model share's server stand-in (labdocs/lab/nfs_standin.py): nfs-ganesha with its VFS backend and rpcbind run
 # inside the flashstore host's namespaces; showmount (nfs-common) and nfs-ls (libnfs-utils) are userspace clients.
 packages+=(nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common libnfs-utils)
+# The world outside as the lab's stand-in (labdocs/lab/world_standin.py): Debian's docker-registry under nvcr.io,
+# htpasswd (apache2-utils) for its login, openssl for the lab's CA, curl for the pages' checks.
+packages+=(docker-registry apache2-utils openssl curl)
 # The QUICKSTARTs run on those hosts (tests/test_host_procedure.py): rsync pre-stages a model on local disk.
 packages+=(rsync)
 # The lab's llama-server (labdocs/lab/llamacpp_build.py): built from source with cmake, ninja and g++.

@@ -4,7 +4,8 @@ A block marked on=ID goes to the host over ssh with the documented alias, the bl
 
 The same evaluator serves the host stand-ins (lab.host_systems: `wrap` gives the lab's hosts file and ssh
 config) and the real hosts (`wrap` is the identity). `static_reason` says why a block cannot run on a
-stand-in at all (what truly needs a GPU, a kernel NFS client, systemd, a registry or the world outside).
+stand-in at all (what truly needs a GPU, a kernel NFS client, systemd, or a part of the world outside that the
+lab's world stand-in, lab.world_standin, does not serve).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Callable
 
 from labdocs.doctests import console, fences
 from labdocs.doctests.run import SHELL, Outcome, execute, why_unreachable
-from labdocs.lab import nfs_standin
+from labdocs.lab import nfs_standin, world_standin
 from labdocs.model.schema import LabData
 
 REMOTE = ["bash", "-e", "-o", "pipefail", "-s"]
 
+PULL = re.compile(r"\bdocker\s+(compose\s+)?pull\b")
+PULL_REASON = "pulls from a registry the lab does not stand in for"
 # Not static on a stand-in that runs systemd as its init (static_reason's systemd argument).
 SYSTEMD_REASON = "needs systemd as PID 1 (a host stand-in has no init)"
 # What a host stand-in cannot be, and the blocks that need it (checked in this order; the first wins).
@@ -29,17 +32,17 @@ NEEDS = [
     (re.compile(r"\bnvidia-smi\b"), "needs a GPU (`nvidia-smi`)"),
     # (listing the runtimes is the check: the page expects `nvidia` among them)
     (re.compile(r"docker info\b.*(\bnvidia\b|\.Runtimes\b)"), "needs the NVIDIA container runtime"),
-    (re.compile(r"\bdocker\s+(compose\s+)?pull\b"), "pulls from a registry, which the lab never reaches"),
+    (PULL, PULL_REASON),
     (re.compile(r"\bsystemctl\b|\bsystemd-"), SYSTEMD_REASON),
     # The build kit (vllm-gb10/): its dry runs and checks run on a stand-in; these do not.
     (re.compile(r"\bdocker\s+run\b[^\n]*\s--gpus\b"), "needs a GPU (`docker run --gpus all`)"),
     (re.compile(r"\./build\.sh\b(?![^\n]*\s--(dry-run|help)\b)"),
-     "the CUDA build: compiles vLLM's kernels for the GB10 on the NGC base image (a registry the lab never "
-     "reaches; 45-90 min on a GB10)"),
+     "the CUDA build: compiles vLLM's kernels for the GB10 with the NGC base image's CUDA toolkit (the lab's "
+     "stand-in of that image has none; 45-90 min on a GB10)"),
     (re.compile(r"\./run\.sh\b(?![^\n]*\s--(dry-run|help)\b)"),
      "needs a GPU: run.sh's trial checks `nvidia-smi` first, then starts `docker run --gpus all`"),
 ]
-URL = re.compile(r"https?://([A-Za-z0-9.-]+)")
+URL = re.compile(r"https?://([A-Za-z0-9.-]+)[^\s'\"`)]*")     # group 1: the host
 
 
 @dataclass(frozen=True)
@@ -94,14 +97,19 @@ def static_reason(block: fences.Block, data: LabData, systemd: frozenset[str] | 
     """Why the block cannot run against a host stand-in, or None when it can. systemd: the systems whose
     stand-in runs systemd as its init (lab.standin_hosts, HostSpec.systemd): their blocks may use it."""
     domain = data.infrastructure.dns.domain
-    outside = sorted({h for h in URL.findall(block.code) if not _in_lab(h, domain)})
+    # (a URL the lab's world stand-in answers is inside the lab: lab.world_standin)
+    outside = sorted({m[1] for m in URL.finditer(block.code)
+                      if not _in_lab(m[1], domain) and not world_standin.serves(m[0], data)})
     if outside:
         return f"reaches outside the lab ({', '.join(outside)})"
     if nfs_standin.needs_kernel_nfs(block.code, data):
         return nfs_standin.KERNEL_NFS_REASON
     host = block.on or block.needs
+    system = data.systems.get(host) if host else None
+    image = data.images[system.image].ref if system and system.image in data.images else None
     return next((why for pattern, why in NEEDS if pattern.search(block.code)
-                 and not (why == SYSTEMD_REASON and host and host in systemd)), None)
+                 and not (why == SYSTEMD_REASON and host and host in systemd)
+                 and not (why == PULL_REASON and world_standin.pull_in_lab(block.code, image, data))), None)
 
 
 def refusal(block: fences.Block, data: LabData) -> Refusal | None:

@@ -219,7 +219,10 @@ def host_systems(request: pytest.FixtureRequest):
         up = time.monotonic() - started
         yield running
         lines = [f"stand-ins up in {up:.0f} s (models {running.seconds['models']} s, hosts "
-                 f"{running.seconds['hosts']} s, images and files {running.seconds['prepare']} s)"]
+                 f"{running.seconds['hosts']} s, images and files {running.seconds['prepare']} s, the world "
+                 f"outside {running.seconds['world']} s)"]
+        lines.append("the world outside the lab (lab.world_standin): deltas from the real one")
+        lines += [f"  - {d}" for d in running.world]
         for key, s in running.systems.items():
             lines.append(f"{key} ({s.host.spec.hostname}, {s.host.address}): deltas from the real host")
             lines += [f"  - {d}" for d in s.deltas()]
@@ -245,10 +248,12 @@ def host_procedures(request: pytest.FixtureRequest, host_systems):
 
 
 @pytest.fixture(scope="session")
-def docs_site(tmp_path_factory: pytest.TempPathFactory):
+def docs_site():
     """The docs site as its host serves it: `make publish-site` builds a release into a site root, and
-    the generated unit's ExecStart serves it, as printed, on the docs host's name (labdocs/lab/docs_site.py).
-    None when the data has no docs_site."""
+    the generated unit's ExecStart serves it, as printed, on a host stand-in that is the docs host (its own
+    address, the documented name; labdocs/lab/docs_site.py). None when the data has no docs_site."""
+    import shutil
+    import tempfile
     from types import SimpleNamespace
 
     from labdocs.lab import docs_site as lab_site
@@ -258,16 +263,23 @@ def docs_site(tmp_path_factory: pytest.TempPathFactory):
     d = load().docs_site
     if d is None:
         return None
-    root = tmp_path_factory.mktemp("docs-site-root")
+    if os.geteuid() != 0:
+        pytest.fail("the docs host's stand-in needs root (namespaces): run the suite as root", pytrace=False)
+    state = ROOT / ".lab" / "docs-site"
+    state.mkdir(parents=True, exist_ok=True)
+    # Not under /tmp: the host stand-in has a /tmp of its own, and binds the site root from here.
+    root = Path(tempfile.mkdtemp(prefix="root-", dir=state))
     built = subprocess.run(["make", "publish-site", f"SITE_ROOT={root}", f"VENV={Path(sys.executable).parent.parent}"],
                            cwd=ROOT, capture_output=True, text=True, timeout=900,
                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert built.returncode == 0, built.stdout + built.stderr
     unit = (ROOT / DOCS_SITE_UNIT).read_text()
-    state = ROOT / ".lab" / "docs-site"
-    with lab_site.running(unit, d.site_root, root, d.host, d.port, state / "hosts", state / "server.log") as url:
-        yield SimpleNamespace(url=url, host=d.host, address=lab_site.ADDRESS, port=d.port, root=root,
-                              published=built.stdout)
+    try:
+        with lab_site.running(unit, d.site_root, root, d.host, d.port, state) as served:
+            yield SimpleNamespace(url=served.url, host=d.host, address=served.address, port=d.port, root=root,
+                                  published=built.stdout)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

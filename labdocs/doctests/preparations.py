@@ -40,6 +40,7 @@ class Left:
     """What a page left on one host, read before the preparation puts things back."""
 
     images: dict[str, str]          # repository:tag -> image ID
+    digests: dict[str, str]         # repository:tag -> the registry digest it was pulled by ("<none>": not pulled)
     containers: dict[str, str]      # container name -> "STATE IMAGE"
 
 
@@ -53,9 +54,10 @@ def _on(systems, key: str, command: str, timeout: float = 300) -> str:
 
 
 def left_on(systems, key: str) -> Left:
-    images = _on(systems, key, "docker image ls --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}'")
+    images = _on(systems, key, "docker image ls --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}}'")
     containers = _on(systems, key, "docker ps -a --format '{{.Names}} {{.State}} {{.Image}}'")
-    return Left(dict(line.split(" ", 1) for line in images.splitlines() if line.strip()),
+    rows = [line.split() for line in images.splitlines() if line.strip() and not line.startswith("<none>:")]
+    return Left({ref: image for ref, image, _ in rows}, {ref: digest for ref, _, digest in rows},
                 dict(line.split(" ", 1) for line in containers.splitlines() if line.strip()))
 
 
@@ -77,7 +79,8 @@ class KitSetup:
     image: str = field(init=False)          # the kit's image, as build.env names it
     trial: str = field(init=False)
     imported: str = ""                      # the kit image's ID on `key`, as imported
-    left: dict[str, Left] = field(default_factory=dict)
+    found: dict[str, Left] = field(default_factory=dict)      # before the page (and the preparation)
+    left: dict[str, Left] = field(default_factory=dict)       # after it
 
     def __post_init__(self) -> None:
         bound = {b.on or b.needs for b in self.blocks} - {None}
@@ -99,6 +102,7 @@ class KitSetup:
 
     def before(self, systems) -> list[str]:
         system, s = self.data.systems[self.key], systems[self.key]
+        self.found = {k: left_on(systems, k) for k in (self.key, self.other)}
         done = []
         if not (s.service_dir / "docker-compose.yml").exists():
             copy = systems.lab.wrap(["scp", str(self.root / f"systems/{self.key}/docker-compose.yml"),
@@ -123,12 +127,16 @@ class KitSetup:
     def after(self, systems) -> list[str]:
         self.left = {k: left_on(systems, k) for k in (self.key, self.other)}
         service = self.data.systems[self.key].service_dir
-        gone = (f"docker ps -aq --filter name=^/{self.trial}$ | xargs -r docker rm -f >/dev/null && "
-                f"if docker image inspect {self.image} >/dev/null 2>&1; then docker image rm {self.image}; fi")
-        _on(systems, self.key, f"cd {service} && docker compose down --timeout 5 && {gone}")
-        _on(systems, self.other, gone)
-        return [f"{self.key} stopped (`docker compose down`) as its QUICKSTART's last step leaves it; {self.image} "
-                f"and the trial container removed from {self.key} and {self.other}"]
+        trial = f"docker ps -aq --filter name=^/{self.trial}$ | xargs -r docker rm -f >/dev/null"
+        _on(systems, self.key, f"cd {service} && docker compose down --timeout 5 && {trial}")
+        added = {}
+        for k in (self.key, self.other):            # every tag the page (or the preparation) added
+            added[k] = sorted(set(self.left[k].images) - set(self.found[k].images))
+            if added[k]:
+                _on(systems, k, "docker image rm " + " ".join(added[k]))
+        return [f"{self.key} stopped (`docker compose down`) as its QUICKSTART's last step leaves it, the trial "
+                "container removed; the images the page added removed: "
+                + "; ".join(f"{k}: {', '.join(refs) or 'none'}" for k, refs in added.items())]
 
 
 # page -> its preparation, made from the data and the page's blocks (procedure.py)

@@ -7,7 +7,7 @@ its hosts (counted "host"), any other block on the workstation side with the lab
 (counted "workstation"). A host block that checks for what a stand-in is not (host_blocks.refusal: a GPU,
 the NVIDIA runtime, the NFS share mounted) runs too, and must fail as on a host without it (counted
 "refused"). Any other block that needs what a stand-in is not (host_blocks.static_reason: a GPU, a kernel
-NFS client, systemd, a registry, the world outside) is checked statically and counted "static" with that
+NFS client, systemd, a registry or a URL the lab's world stand-in does not serve) is checked statically and counted "static" with that
 reason. Running a block first runs the page's earlier blocks not run yet (a `-k` that picks one
 block still gets the state the page builds up to it); once a block failed, every later block of the page
 fails with "not reached: PAGE:LINE failed", never a silent skip.

@@ -46,7 +46,8 @@ def prepare(need_venv: bool, need_llama_server: bool, logs: Path) -> list[subpro
     from labdocs.lab import llamacpp_build, venv
 
     started = []
-    if (need_venv or need_llama_server) and not venv.ready(ROOT):
+    # (the venv's module also fills vLLM's model-class info cache once the venv is there: lab.venv.warm_model_info)
+    if (need_venv or need_llama_server) and not (venv.ready(ROOT) and venv.model_info_ready(ROOT)):
         started.append(start("labdocs.lab.venv", [str(ROOT)], logs / "lab-venv.log"))
     if need_llama_server and not llamacpp_build.binary().exists():
         started.append(start("labdocs.lab.llamacpp_build", ["--build"], logs / "llama-server-build.log", nice=19))

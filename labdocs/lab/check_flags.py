@@ -2,7 +2,8 @@
 
 Runs with the lab venv's python. Reads a JSON object {name: [flags...]} on stdin (the flags after
 `vllm serve MODEL`) and prints {name: null | "error message"} as JSON. With --resolve, reads a list
-of flag names and prints which flag vLLM's parser reads for each (prefixes, --no- forms). Parser names are checked against
+of flag names and prints which flag vLLM's parser reads for each (prefixes, --no- forms); with --both,
+reads {"check": {...}, "resolve": [...]} and prints both answers under the same keys. Parser names are checked against
 vLLM's registries too, since a misspelled --tool-call-parser passes argparse and fails only at start-up.
 """
 
@@ -74,6 +75,11 @@ def main() -> int:
     requests = json.load(sys.stdin)
     if sys.argv[1:] == ["--resolve"]:
         json.dump(resolve(requests), sys.stdout)
+        return 0
+    if sys.argv[1:] == ["--both"]:
+        # {"check": {name: {...}}, "resolve": [names]} in one process: importing vLLM's parser is most of a run.
+        json.dump({"check": {name: check(r["flags"], r["model"]) for name, r in requests["check"].items()},
+                   "resolve": resolve(requests["resolve"])}, sys.stdout)
         return 0
     json.dump({name: check(r["flags"], r["model"]) for name, r in requests.items()}, sys.stdout)
     return 0

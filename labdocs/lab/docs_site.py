@@ -1,30 +1,37 @@
-"""The docs site in the loopback lab: the generated systemd unit's own ExecStart, run as printed.
+"""The docs site in the loopback lab: the generated systemd unit's own ExecStart, run as printed, on a host
+stand-in of its own (lab.standin_hosts).
 
-The unit serves SITE_ROOT/site on the docs host's name. Here it runs in a private mount namespace
-where /etc/hosts maps that name to a loopback address of the lab, and an empty tmpfs over the top
-directory of SITE_ROOT (e.g. /srv) holds a bind mount of the lab's own site root (built by
-`make publish-site SITE_ROOT=...`), so the command line is exactly the unit's and the machine's own
-/etc/hosts and /srv are never touched. Stdlib only.
+The host is the docs host as a Debian install makes it: its own network namespace with one lab address, the
+documented host name, and an /etc/hosts that maps that name to 127.0.1.1 as well (so a unit that binds the
+name's address, not every address, is refused from the workstation here as it was on a real install). Its
+top folder of the site root (e.g. /srv) is a folder of its own holding a bind mount of the lab's site root
+(built by `make publish-site SITE_ROOT=...`) at the documented path, so the command line is exactly the unit's,
+and this machine's /etc/hosts, /srv and interfaces are never touched. Stdlib only. Needs root.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from labdocs.lab import background
+from labdocs.lab import standin_hosts as sh
 
-ADDRESS = "127.0.0.40"      # below the probe's fake servers (127.0.0.60+), above the vLLM servers
+HOST = "docs-site"          # the stand-in's name (its netns: ldhN-docs-site)
 
-# $0 hosts file, $1 the top directory to hide, $2 the documented site root, $3 the lab's; then the command.
-_SCRIPT = ('mount --bind "$0" /etc/hosts && mount -t tmpfs labdocs-site "$1" && mkdir -p "$2" '
-           '&& mount --bind "$3" "$2" && shift 3 && exec "$@"')
+
+@dataclass
+class Served:
+    url: str                # http://ADDRESS:PORT/ (the host's lab address)
+    address: str            # what the documented host name resolves to in the lab
 
 
 def exec_start(unit_text: str) -> list[str]:
@@ -45,30 +52,39 @@ def _answers(url: str) -> bool:
 
 @contextlib.contextmanager
 def running(unit_text: str, documented_root: str, lab_root: Path, hostname: str, port: int,
-            hosts_file: Path, log: Path, timeout: float = 30) -> Iterator[str]:
-    """Run the unit's command until the block ends; yields the lab's URL (http://ADDRESS:PORT/)."""
+            state: Path, timeout: float = 30) -> Iterator[Served]:
+    """Run the unit's command on the docs host's stand-in until the block ends; yields its URL and address.
+    lab_root and state must lie outside the folders a stand-in replaces (/tmp, /home, ...)."""
     argv = exec_start(unit_text)
     top = "/" + documented_root.strip("/").split("/")[0]
-    if top == "/" or not os.path.isdir(top):
-        raise RuntimeError(f"{documented_root}: its top directory {top} must exist to be hidden by a tmpfs")
-    hosts_file.parent.mkdir(parents=True, exist_ok=True)
-    hosts_file.write_text(f"{ADDRESS}\t{hostname}\n" + Path("/etc/hosts").read_text())
-    userns = [] if os.geteuid() == 0 else ["-r"]
-    wrapped = ["unshare", *userns, "-m", "--propagation", "private", "sh", "-c", _SCRIPT,
-               str(hosts_file), top, documented_root, str(lab_root.resolve()), *argv]
-    url = f"http://{ADDRESS}:{port}/"
-    with log.open("w") as out:
-        out.write("# " + shlex.join(argv) + "\n")
-        out.flush()
-        proc = subprocess.Popen(wrapped, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    if top == "/" or top == documented_root.rstrip("/") or not Path(top).is_dir():
+        raise RuntimeError(f"{documented_root}: expected a folder below a top directory of this machine (e.g. /srv)")
+    state.mkdir(parents=True, exist_ok=True)
+    topdir = Path(tempfile.mkdtemp(prefix="top-", dir=state))
+    (topdir / Path(documented_root).relative_to(top)).mkdir(parents=True)
+    spec = sh.HostSpec(HOST, hostname, sshd=False, docker=False, sudo=False,
+                       files={top: str(topdir), documented_root: str(Path(lab_root).resolve())})
+    log = state / "server.log"
     try:
-        deadline = time.monotonic() + timeout
-        while not _answers(url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"the docs site server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the docs site server did not answer {url} within {timeout:g} s")
-            time.sleep(0.2)
-        yield url
+        with sh.running_hosts([spec], state, timeout=timeout) as lab:
+            host = lab[HOST]
+            with log.open("w") as out:
+                out.write("# " + shlex.join(argv) + "\n")
+                out.flush()
+                proc = subprocess.Popen(host.enter(argv), stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            url = f"http://{host.address}:{port}/"
+            try:
+                deadline = time.monotonic() + timeout
+                while not _answers(url):
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"the docs site server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the docs site server did not answer {url} within {timeout:g} s "
+                                           f"(it listens where the unit says):\n{log.read_text()[-2000:]}")
+                    time.sleep(0.2)
+                yield Served(url, host.address)
+            finally:
+                background.stop(proc, timeout=10)
     finally:
-        background.stop(proc, timeout=10)
+        shutil.rmtree(topdir, ignore_errors=True)

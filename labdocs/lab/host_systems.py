@@ -38,10 +38,10 @@ from typing import Iterator
 
 from labdocs import hf_cache
 from labdocs.engines import engine_of
-from labdocs.lab import lab_specs, nfs_standin, ray_layer, two_node
+from labdocs.lab import lab_specs, nfs_standin, ray_layer, two_node, world_standin
 from labdocs.lab import standin_hosts as sh
-from labdocs.lab.servers import _effective_parser, build_models
-from labdocs.lab.venv import ensure_venv
+from labdocs.lab.servers import _architectures, _effective_parser, build_models
+from labdocs.lab.venv import ensure_venv, model_info_root, warm_model_info
 from labdocs.model import operations
 from labdocs.model.schema import LabData
 from labdocs.paths import ROOT
@@ -49,6 +49,7 @@ from labdocs.render.views import render_all
 
 OVERRIDE = "docker-compose.override.yml"
 ENTRYPOINT = "/lab/cpu-entrypoint"
+MODEL_INFO_MOUNT = "/lab/vllm-modelinfos"   # lab.venv.model_info_root's modelinfos/, read by the entrypoint
 # Locked memory: the compose file asks for unlimited, which runc cannot set above this machine's hard limit
 # (8 MiB here, and no CAP_SYS_RESOURCE to raise it): `error setting rlimit type 8: operation not permitted`.
 MEMLOCK_BYTES = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
@@ -88,10 +89,21 @@ import sys
 GPU_ONLY = {gpu_only!r}
 SWAP_PARSER = {swap!r}
 CPU_FLAGS = {cpu_flags!r}
+MODEL_INFO = {model_info!r}
 
 argv = sys.argv[1:]
 if argv[:2] != ["vllm", "serve"] or len(argv) < 3:
     os.execvp(argv[0], argv)
+# vLLM's model-class info as the lab's vLLM wrote it (read-only mount), into the cache a first start would fill
+# itself by inspecting the class in a subprocess (another torch + vLLM import); entries already there stay.
+if MODEL_INFO and os.path.isdir(MODEL_INFO):
+    import shutil
+
+    cache = os.path.join(os.environ.get("VLLM_CACHE_ROOT") or os.path.expanduser("~/.cache/vllm"), "modelinfos")
+    os.makedirs(cache, exist_ok=True)
+    for name in sorted(os.listdir(MODEL_INFO)):
+        if name.endswith(".json") and not os.path.exists(os.path.join(cache, name)):
+            shutil.copyfile(os.path.join(MODEL_INFO, name), os.path.join(cache, name))
 model, flags, kept, dropped, i = argv[2], argv[3:], [], [], 0
 while i < len(flags):
     chunk = flags[i:i + 2] if i + 1 < len(flags) and not flags[i + 1].startswith("--") else flags[i:i + 1]
@@ -157,6 +169,10 @@ class SystemHost:
             "hard limit, which nothing here may raise: runc refuses unlimited), CPU settings "
             f"({', '.join(f'{k}={v}' for k, v in CPU_ENV.items())}), and read-only mounts of this machine's /usr, "
             "the lab's python and the lab's vLLM venv",
+            *([f"the entrypoint seeds vLLM's model-class info cache (VLLM_CACHE_ROOT/modelinfos) with the entries "
+               f"the lab's vLLM wrote once (read-only mount {MODEL_INFO_MOUNT}): a first start skips the inspection "
+               "subprocess a real first start runs (later starts on a real host read the same cache)"]
+              if MODEL_INFO_MOUNT in self.override else []),
             f"image {self.image} is a local `docker import` holding only {ENTRYPOINT}"
             + (f" and {VLLM_WRAPPER}" if self.cluster else "") + "; the container runs the lab's "
             f"vLLM CPU build ({lab_specs.lab_vllm_version(ROOT)}) with "
@@ -170,8 +186,10 @@ class SystemHost:
             "host's own empty folder",
             f"docker's root /var/lib/docker is a tmpfs of {DISK_GB} GB (a GB10's disk, nearly all free; it holds only "
             "the lab's small images), over an overlay of this machine's /var/lib whose writes stay on the host",
-            "no GPU, no NVIDIA container runtime, no kernel NFS client, no registry",
+            "no GPU, no NVIDIA container runtime, no kernel NFS client",
             *(self._systemd_deltas() if self.host.spec.systemd else ["no systemd as PID 1"]),
+            "the world outside (registry, GitHub, PyPI, file downloads) is the lab's stand-in (lab.world_standin): "
+            "its CA is added to /etc/ssl/certs/ca-certificates.crt here, its names resolve to the lab's hosts",
             *self.notes,
         ]
         return out
@@ -250,10 +268,12 @@ def cluster_node(node: two_node.Node, amap: dict[str, str], ray_dir: Path, root:
 
 
 def override_text(system, venv: Path, python_prefix: Path, compose_service: str = SERVICE,
-                  node: "ClusterNode | None" = None) -> str:
+                  node: "ClusterNode | None" = None, model_info: Path | None = None) -> str:
     mounts = [Path("/usr"), venv]
     if not python_prefix.is_relative_to("/usr"):
         mounts.append(python_prefix)
+    if model_info is not None and model_info.is_dir():
+        mounts.append((model_info.resolve(), Path(MODEL_INFO_MOUNT)))
     env = {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", **CPU_ENV}
     if node:
         mounts += node.mounts
@@ -375,7 +395,8 @@ def _copy_model(data: LabData, key: str, built: dict, models: Path, share: Path)
 
 
 def prepare(lab: sh.HostLab, data: LabData, key: str, built: dict, parser_swap: dict[str, str],
-            venv: Path, share: Path, node: ClusterNode | None = None, boot_unit: str | None = None) -> SystemHost:
+            venv: Path, share: Path, node: ClusterNode | None = None, boot_unit: str | None = None,
+            model_info: Path | None = None) -> SystemHost:
     """Make the host the system (or one node of a cluster system): its image, its model share, the override
     beside its service directory; on a systemd host, the drop-in that gives the boot unit (boot_unit: its
     generated text) the override too."""
@@ -384,17 +405,24 @@ def prepare(lab: sh.HostLab, data: LabData, key: str, built: dict, parser_swap: 
     t0 = time.monotonic()
     image = data.images[system.image].ref
     gpu_only = {k: v for k, v in engine.GPU_ONLY_FLAGS.items() if not (node and k in CLUSTER_KEEP)}
+    seeded = model_info is not None and model_info.is_dir()
     files = {ENTRYPOINT.lstrip("/"): _ENTRYPOINT.format(gpu_only=sorted(gpu_only), swap=parser_swap,
-                                                        cpu_flags=CLUSTER_CPU_FLAGS if node else CPU_FLAGS)}
+                                                        cpu_flags=CLUSTER_CPU_FLAGS if node else CPU_FLAGS,
+                                                        model_info=MODEL_INFO_MOUNT if seeded else None)}
     if node:
         files[VLLM_WRAPPER.lstrip("/")] = _VLLM_WRAPPER
     tar = sh.base_rootfs_tar(host.state / "lab-image.tar", files)
     import_seconds = sh.import_image(host, image, tar)
     tar.unlink()
     _copy_model(data, key, built, host.models, share)
+    family = data.model_families.get(system.model.family)
+    for f in (family.offline_files if family else []):
+        # the share's extra files are the operator's to put there (the page's download step overwrites them)
+        for path in (host.models / f.dir, host.models / f.dir / f.name):
+            shutil.chown(path, host.uid, host.gid)
     service = host.home / system.service_dir.removeprefix("~/")
     service.mkdir(parents=True, exist_ok=True)
-    text = override_text(system, venv, _python_prefix(venv), node=node)
+    text = override_text(system, venv, _python_prefix(venv), node=node, model_info=model_info)
     (service / OVERRIDE).write_text(text)
     if host.spec.systemd and boot_unit:
         dropin = host.state / "etc" / "systemd" / "system" / f"{operations.boot_unit_name(key)}.d" / BOOT_DROPIN
@@ -419,6 +447,7 @@ class HostSystems:
     systems: dict[str, SystemHost]
     left_out: dict[str, str]
     seconds: dict[str, float]
+    world: list[str] = field(default_factory=list)     # the world stand-in's deltas (lab.world_standin)
 
     def __getitem__(self, key: str) -> SystemHost:
         return self.systems[key]
@@ -444,6 +473,7 @@ def _models(data: LabData, keys: list[str], root: Path) -> tuple[Path, dict, dic
     python = ensure_venv(root)
     specs, _ = lab_specs.specs(data, keys)
     built = build_models(specs, root, python)
+    warm_model_info(root, sorted({a for b in built.values() for a in _architectures(b["path"])}))
     swaps = {}
     for spec in specs:
         effective, _why = _effective_parser(spec, built[spec.name])
@@ -467,18 +497,35 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
     files = Path(tempfile.mkdtemp(prefix="system-files-", dir=Path(state_root).resolve()))
     try:
         # The model share's server too (nfs-ganesha, userspace): the pages' `showmount -e` checks run on the hosts.
-        host_specs = [host_spec(data, k, files / k) for k in keys] + [nfs_standin.server_spec(data, root)]
+        # And the world outside (lab.world_standin): its hosts, and its CA trusted inside the systems' hosts.
+        t1 = time.monotonic()
+        world = world_standin.World(files / "world", data, root)
+        world_specs = world.make()
+        host_specs = [host_spec(data, k, files / k) for k in keys]
+        for spec in host_specs:
+            spec.files.update(world.trust())
+        host_specs += [nfs_standin.server_spec(data, root), *world_specs]
+        world_seconds = time.monotonic() - t1
         t1 = time.monotonic()
         with sh.running_hosts(host_specs, state_root, compose_binary=compose_binary(), timeout=timeout) as lab:
             hosts_seconds = time.monotonic() - t1
             units = render_all(data)
             systems = {k: prepare(lab, data, k, built[k], swaps[k], venv, root / ".lab" / "share",
-                                  boot_unit=units.get(f"systems/{k}/{operations.boot_unit_name(k)}")) for k in keys}
+                                  boot_unit=units.get(f"systems/{k}/{operations.boot_unit_name(k)}"),
+                                  model_info=model_info_root(root) / "modelinfos") for k in keys}
+            t2 = time.monotonic()
+            world_standin.check_names(lab, world.names(), keys)         # before any traffic to them
+            for k in keys:
+                world_standin.login(lab[k], world)
+            pushed = world_standin.publish(lab, world, {s.image: k for k, s in reversed(systems.items())})
+            world_seconds += time.monotonic() - t2
             seconds = {"models": round(models_seconds, 1), "hosts": round(hosts_seconds, 1),
-                       "prepare": round(time.monotonic() - t1 - hosts_seconds, 1)}
+                       "prepare": round(t2 - t1 - hosts_seconds, 1), "world": round(world_seconds, 1)}
             _log(f"{len(systems)} system host(s) ready: " + ", ".join(f"{k}={s.host.address}" for k, s in systems.items())
-                 + f" (models {seconds['models']} s, hosts {seconds['hosts']} s, images+files {seconds['prepare']} s)")
-            yield HostSystems(lab, systems, left, seconds)
+                 + f" (models {seconds['models']} s, hosts {seconds['hosts']} s, images+files {seconds['prepare']} s, "
+                 f"world stand-in {seconds['world']} s: " + ", ".join(f"{r} pushed in {t} s" for r, t in pushed.items())
+                 + ")")
+            yield HostSystems(lab, systems, left, seconds, world_standin.deltas(world))
     finally:
         shutil.rmtree(files, ignore_errors=True)
 
@@ -525,7 +572,8 @@ def running_cluster(data: LabData, data_file: Path, generated: Path, key: str, s
             amap = two_node.address_map(plan, lab)
             two_node.connect(lab, plan, amap)
             nodes = {n.name: prepare(lab, data, key, built[key], swaps[key], venv, root / ".lab" / "share",
-                                     cluster_node(n, amap, ray_dir, root)) for n in plan.nodes}
+                                     cluster_node(n, amap, ray_dir, root), model_info=model_info_root(root) / "modelinfos")
+                     for n in plan.nodes}
             seconds = {"models": round(models_seconds, 1), "hosts": round(hosts_seconds, 1),
                        "prepare": round(time.monotonic() - t1 - hosts_seconds, 1)}
             _log(f"cluster {key} ready: " + ", ".join(f"{n}={s.host.address} ({amap[s.cluster.node.address]} on "

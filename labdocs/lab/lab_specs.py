@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from labdocs.model.schema import LabData
 from labdocs.engines import engine_of
+from labdocs.lab import addresses
 from labdocs.engines.vllm import PLUGIN_DIR, PLUGIN_FILE, PLUGIN_TARGET
 from labdocs.paths import DATA_FILE, ROOT
 
@@ -21,7 +22,7 @@ def local_flags(flags: list[str]) -> list[str]:
 TINY_FAMILY = {"gpt-oss": "gpt_oss", "qwen3-coder-moe": "qwen3_moe"}
 
 
-def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
+def specs(data: LabData, only: list[str] | None = None, first_address: int = addresses.VLLM_FIRST):
     """ServerSpec list plus the dropped flags, per system: {key: [(flag, reason), ...]}.
     Servers get 127.0.0.<first_address>, the next one, and so on, in data order. A multi-node
     system is served by its head's endpoint alone (the lab has no second machine)."""
@@ -47,7 +48,7 @@ def specs(data: LabData, only: list[str] | None = None, first_address: int = 2):
             i += len(chunk)
         dropped[key] = drops
         out.append(ServerSpec(
-            name=key, address=f"127.0.0.{index + first_address}", port=system.port,
+            name=key, address=addresses.loopback(index + first_address), port=system.port,
             served_model_name=system.model.id, max_model_len=system.context_length,
             family=TINY_FAMILY.get(system.model.family, "qwen3"),
             tool_call_parser=system.tool_calling.parser if system.tool_calling.auto_tool_choice else None,
@@ -141,7 +142,7 @@ def differences_for_session(root, only: list[str] | None = None) -> dict[str, li
 
 def lab_specs_for_session(root, only: list[str] | None = None):
     """The bundled data's systems plus the example data files' (so their pages can be tested too)."""
-    all_specs, all_dropped, first = [], {}, 2
+    all_specs, all_dropped, first = [], {}, addresses.VLLM_FIRST
     for path, data in _session_files(root):
         served = _served(root, path, data)
         keep = [k for k in data.systems if k in served and (not only or k in only)]
@@ -151,4 +152,7 @@ def lab_specs_for_session(root, only: list[str] | None = None):
         first += len(data.systems)
         all_specs += found
         all_dropped.update(dropped)
+    if first > addresses.DOCS_SITE:
+        raise ValueError(f"{first - addresses.VLLM_FIRST} systems in the session's data files: the vLLM servers' "
+                         f"addresses would reach the docs site's 127.0.0.{addresses.DOCS_SITE} (lab/addresses.py)")
     return all_specs, all_dropped

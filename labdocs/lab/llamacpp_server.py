@@ -3,7 +3,7 @@
 on its own loopback address and the documented port. `make status TARGET=lab` (labdocs/probe) and
 tests/test_llamacpp_lab.py start it through `running()`.
 
-Addresses: 127.0.0.(40 + the system's index in the data), apart from the vLLM lab's 127.0.0.2 and up.
+Addresses: 127.0.0.(40 + the system's index in the data): lab.addresses.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from labdocs.engines import engine_of, llamacpp
-from labdocs.lab import hosts, llamacpp_build
+from labdocs.lab import addresses, hosts, llamacpp_build
 from labdocs.lab.servers import LabError
 from labdocs.lab.venv import ensure_venv
 from labdocs.paths import ROOT
 
-FIRST_ADDRESS = 40
 START_TIMEOUT_S = 120
 SHARE = llamacpp_build.LAB_DIR / "share"      # the lab's stand-in for /mnt/models, for GGUF files
 
@@ -34,7 +33,7 @@ def is_llamacpp(system) -> bool:
 
 def address(data, key: str) -> str:
     """A llama.cpp system's lab address: fixed by its place in the data, whichever others run."""
-    return f"127.0.0.{FIRST_ADDRESS + list(data.systems).index(key)}"
+    return addresses.loopback(addresses.LLAMACPP_FIRST + list(data.systems).index(key))
 
 
 def lab_argv(system, binary: Path, share: Path, host: str) -> tuple[list[str], list[tuple[str, str]]]:

@@ -18,6 +18,9 @@ in userspace, bound to the host's lab address only, and an rpcbind of the host's
 private /run) for the MOUNT protocol that `showmount -e` and NFSv3 clients use. This machine's kernel has no NFS
 client: nothing here mounts the share; clients are userspace (showmount, libnfs's nfs-ls).
 
+A host may run more daemons of its own (HostSpec.services: argv and a readiness probe, run as root in its
+namespaces and state folder, e.g. the world stand-in's servers, lab.world_standin), started with the others.
+
 A host may run systemd as its init (HostSpec.systemd): then the holder is PID 1 of a PID namespace of its own,
 with a cgroup namespace and a cgroup of its own in every hierarchy (below the lab's own, `labdocs-NETNS`), fresh
 proc, cgroup and /run mounts, /sys and /proc/sys read-only, and private /etc/systemd/system, /etc/sudoers.d,
@@ -63,6 +66,17 @@ LOCK_DIR = Path("/run/lock")
 UID_BASE = 4200                     # llm-agent and friends inside the hosts; never users of this machine
 
 
+@dataclass
+class Service:
+    """A daemon of the host's own besides sshd, dockerd and NFS (e.g. the world stand-in's servers,
+    lab.world_standin): argv run as root in the host's namespaces, in its state folder (its log there as
+    NAME.log); ready: argv run in the host that exits 0 once it serves."""
+
+    name: str
+    argv: list[str]
+    ready: list[str]
+
+
 class HostLabError(RuntimeError):
     """A host stand-in could not be started, or the address rule refused it."""
 
@@ -92,6 +106,7 @@ class HostSpec:
     docker_disk_gb: int | None = None
     systemd: bool = False              # systemd as the host's init (PID 1 of its own PID namespace)
     fstab: list[str] = field(default_factory=list)   # the host's /etc/fstab lines (systemd hosts: mount units)
+    services: list[Service] = field(default_factory=list)   # more daemons, started after the others
 
     def names(self) -> list[str]:
         short = self.hostname.split(".")[0]
@@ -941,7 +956,8 @@ def _ready(host: Host, name: str) -> bool:
         # ganesha is ready once MOUNT v3 is registered with rpcbind and NFS answers on TCP 2049
         "ganesha": ["sh", "-c", f"rpcinfo -T tcp {host.address} mountd 3 && rpcinfo -T tcp {host.address} nfs 4"],
     }
-    return _run(host.enter(probes[name]), check=False, timeout=10).returncode == 0
+    own = {s.name: s.ready for s in host.spec.services}
+    return _run(host.enter(own.get(name) or probes[name]), check=False, timeout=10).returncode == 0
 
 
 def _log_path(host: Host, name: str) -> Path:
@@ -1065,6 +1081,8 @@ def running_hosts(specs: list[HostSpec], state_root: Path, *, compose_binary: Pa
                 _dockerd(host)
             if host.spec.nfs_exports:
                 _nfs(lab, host)
+            for service in host.spec.services:
+                _daemon(host, service.name, service.argv, wd=host.state)
         for host in lab.hosts.values():
             _wait_daemons(host, timeout)
             lab.startup_seconds[host.name] = round(time.monotonic() - t0, 2)

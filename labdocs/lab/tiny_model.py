@@ -37,6 +37,10 @@ SEED = 20261125
 # Real models' context sizes: a tiny model copies them (raised to max_len if
 # a spec asks for more) so --max-model-len behaves as on the real host.
 FAMILY_MAX_POS = {"qwen3_moe": 262144, "gpt_oss": 131072, "qwen3": 40960, "qwen2": 32768}
+# The model class each family's config.json names (transformers writes it from the class in _config): the lab
+# caches vLLM's inspection of these classes once (labdocs/lab/vllm_model_info.py, lab.venv.warm_model_info).
+FAMILY_ARCHITECTURE = {"qwen3_moe": "Qwen3MoeForCausalLM", "gpt_oss": "GptOssForCausalLM",
+                       "qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 
 HARMONY_VOCAB_SIZE = 201088  # o200k_harmony, padded as in gpt-oss
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"

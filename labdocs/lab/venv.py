@@ -109,5 +109,88 @@ def ensure_venv(root: Path | str) -> Path:
     return py
 
 
+MODEL_INFO_SCRIPT = Path(__file__).with_name("vllm_model_info.py")
+
+
+def model_info_root(root: Path | str) -> Path:
+    """The VLLM_CACHE_ROOT whose modelinfos/ the lab fills once per venv and seeds every server's cache from."""
+    return Path(root) / ".lab" / "vllm-cache"
+
+
+def _model_info_missing(root: Path, archs: list[str]) -> list[str]:
+    cache = model_info_root(root)
+    stamp = cache / ".lab-stamp"
+    if not (stamp.exists() and stamp.read_text() == _stamp_text()):   # filled by another vLLM install
+        return list(archs)
+    return [a for a in archs if not any((cache / "modelinfos").glob(f"*-{a}.json"))]
+
+
+def model_info_ready(root: Path | str, archs: list[str] | None = None) -> bool:
+    return not _model_info_missing(Path(root), _tiny_architectures() if archs is None else archs)
+
+
+def _tiny_architectures() -> list[str]:
+    from labdocs.lab.tiny_model import FAMILY_ARCHITECTURE
+
+    return sorted(set(FAMILY_ARCHITECTURE.values()))
+
+
+def warm_model_info(root: Path | str, archs: list[str] | None = None) -> float | None:
+    """Have the lab's vLLM inspect each architecture's model class once and cache it (vllm_model_info.py):
+    without it, every server start runs that inspection in a subprocess of its own. Returns the seconds it
+    took, None when the cache was already filled. Waits for the venv (ensure_venv)."""
+    import fcntl
+
+    root = Path(root)
+    archs = _tiny_architectures() if archs is None else archs
+    if not _model_info_missing(root, archs):
+        return None
+    py = ensure_venv(root)
+    cache = model_info_root(root)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / "vllm-cache.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        missing = _model_info_missing(root, archs)
+        if not missing:
+            return None
+        t0 = time.monotonic()
+        stamp = cache / ".lab-stamp"
+        if stamp.exists() and stamp.read_text() != _stamp_text():
+            shutil.rmtree(cache / "modelinfos", ignore_errors=True)
+        out = subprocess.run([str(py), str(MODEL_INFO_SCRIPT), str(cache), *missing], capture_output=True,
+                             text=True, env={**_no_venv_env(), "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"})
+        if out.returncode != 0:
+            raise RuntimeError(f"{MODEL_INFO_SCRIPT.name} {' '.join(missing)} failed (exit {out.returncode}):\n"
+                               + "\n".join(out.stderr.splitlines()[-20:]))
+        stamp.write_text(_stamp_text())
+        took = time.monotonic() - t0
+        _say(f"vLLM model-class info cached for {', '.join(missing)} in {took:.1f} s ({cache / 'modelinfos'})")
+        return took
+
+
+def _no_venv_env() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def seed_model_info(root: Path | str, cache_root: Path) -> list[str]:
+    """Copy the cached model-class info into a server's VLLM_CACHE_ROOT (its own folder, as before). vLLM checks
+    each entry's module hash when it reads it, so an entry that does not fit its install is inspected again."""
+    src = model_info_root(root) / "modelinfos"
+    dst = cache_root / "modelinfos"
+    copied = []
+    for f in sorted(src.glob("*.json")):
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dst / f.name)
+        copied.append(f.name)
+    return copied
+
+
 if __name__ == "__main__":
-    print(ensure_venv(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()))
+    # The session's background preparation (lab.background): the venv, then the model-class info cache.
+    _root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
+    print(ensure_venv(_root))
+    warm_model_info(_root)

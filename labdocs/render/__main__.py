@@ -10,8 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-from labdocs.render import generate, migration
-from labdocs.render.views import source_name
 from labdocs.model.errors import DataInvalid
 from labdocs.model.loader import load_checked
 from labdocs.paths import DEFAULT_DATA, ROOT
@@ -44,6 +42,8 @@ def _run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.command == "migration":
         return _migration(parser, args)
+    # The renderer (Jinja, every view) is imported once the data is known good: a refused file is reported
+    # without it, which is most of what a refusal costs (tests/test_yaml_tricks.py runs this ~200 times).
     try:
         data, warnings = load_checked(args.data)
         for warning in warnings:
@@ -51,6 +51,8 @@ def _run(argv: list[str] | None) -> int:
         if args.command == "validate":
             print(f"{args.data}: ok ({len(data.systems)} systems)")
             return 0
+        from labdocs.render import generate
+
         if args.command == "check":
             plan = generate.plan(args.data, args.out, data)
     except DataInvalid as exc:
@@ -83,6 +85,9 @@ def _run(argv: list[str] | None) -> int:
 
 
 def _migration(parser: argparse.ArgumentParser, args) -> int:
+    from labdocs.render import migration
+    from labdocs.render.views import source_name
+
     if args.new is None or args.system is None:
         parser.error("migration needs --to DATA and --system KEY")
     try:

@@ -372,10 +372,12 @@ DOCS_SITE_UNIT = f"{DOCS_SITE_DIR}/unit.service"
 
 
 def docs_site_serve_argv(data: LabData) -> list[str]:
-    """The unit's ExecStart: the host's Python serving the `site` link on the documented name and port
-    (the lab runs exactly this, with the name resolving to a loopback address)."""
+    """The unit's ExecStart: the host's Python serving the `site` link on the documented port, on every address of
+    the host. Not `--bind NAME`: a Debian install maps the host's own name to 127.0.1.1 in /etc/hosts, so the
+    server listened there only and the workstation was refused (seen on a systemd host stand-in). The lab runs
+    exactly this, in a host stand-in of its own (lab.docs_site)."""
     d = data.docs_site
-    return [d.python, "-m", "http.server", "--bind", d.host, "--directory", f"{d.site_root}/site", str(d.port)]
+    return [d.python, "-m", "http.server", "--directory", f"{d.site_root}/site", str(d.port)]
 
 
 def docs_site_url(data: LabData) -> str:
