@@ -50,14 +50,15 @@ def test_a_unit_binding_the_host_name_is_refused_from_the_workstation(tmp_path):
     argv = exec_start(unit)
     by_name = unit.replace(shlex.join(argv), shlex.join([*argv[:3], "--bind", D.host, *argv[3:]]))
     assert by_name != unit
-    root, state = ROOT / ".lab" / "docs-site-bind", ROOT / ".lab" / "docs-site-bind" / "state"
-    (root / "site").mkdir(parents=True, exist_ok=True)
+    top, state = ROOT / ".lab" / "docs-site-bind" / "top", ROOT / ".lab" / "docs-site-bind" / "state"
+    root = top.parent
+    (docs_site.site_root_in(top, D.site_root) / "site").mkdir(parents=True, exist_ok=True)
     try:
         with pytest.raises(RuntimeError, match="did not answer"):
-            with docs_site.running(by_name, D.site_root, root, D.host, D.port, state, timeout=3):
+            with docs_site.running(by_name, D.site_root, top, D.host, D.port, state, timeout=3):
                 pass
         assert "Serving HTTP on 127.0.1.1" in (state / "server.log").read_text()
-        with docs_site.running(unit, D.site_root, root, D.host, D.port, state, timeout=10) as served:
+        with docs_site.running(unit, D.site_root, top, D.host, D.port, state, timeout=10) as served:
             assert served.url == f"http://{served.address}:{D.port}/"
     finally:
         shutil.rmtree(root, ignore_errors=True)

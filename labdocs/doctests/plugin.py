@@ -267,19 +267,21 @@ def docs_site():
         pytest.fail("the docs host's stand-in needs root (namespaces): run the suite as root", pytrace=False)
     state = ROOT / ".lab" / "docs-site"
     state.mkdir(parents=True, exist_ok=True)
-    # Not under /tmp: the host stand-in has a /tmp of its own, and binds the site root from here.
-    root = Path(tempfile.mkdtemp(prefix="root-", dir=state))
+    # Not under /tmp: the host stand-in has a /tmp of its own, and shows `top` as the site root's top folder.
+    top = Path(tempfile.mkdtemp(prefix="top-", dir=state))
+    root = lab_site.site_root_in(top, d.site_root)
+    root.mkdir(parents=True)
     built = subprocess.run(["make", "publish-site", f"SITE_ROOT={root}", f"VENV={Path(sys.executable).parent.parent}"],
                            cwd=ROOT, capture_output=True, text=True, timeout=900,
                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert built.returncode == 0, built.stdout + built.stderr
     unit = (ROOT / DOCS_SITE_UNIT).read_text()
     try:
-        with lab_site.running(unit, d.site_root, root, d.host, d.port, state) as served:
+        with lab_site.running(unit, d.site_root, top, d.host, d.port, state) as served:
             yield SimpleNamespace(url=served.url, host=d.host, address=served.address, port=d.port, root=root,
                                   published=built.stdout)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture
