@@ -687,9 +687,12 @@ if [ -n "$LAB_DOCKER_DISK_GB" ]; then
   mount -t overlay lab-var-lib -o "lowerdir=/var/lib,upperdir=$S/var-lib/up,workdir=$S/var-lib/work" /var/lib
   mkdir -p /var/lib/docker && mount -t tmpfs -o "mode=710,size=${LAB_DOCKER_DISK_GB}G" lab-docker /var/lib/docker
 fi
-for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
 hostname "$(cat "$S/etc/hostname")"
-touch "$S/ready"
+# The host's files last; from here on the state folder is reached through the working folder, since a file's
+# target may hide it (the docs host's /srv, when this checkout lies in /srv).
+cd "$S"
+for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
+touch ready
 exec sleep infinity
 """
 
@@ -740,9 +743,12 @@ mount --bind "$S/home" /home
 mount -t tmpfs -o mode=755 lab-mnt /mnt
 mkdir -p /mnt/models
 mount --bind "$S/tmp" /tmp
-for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
 hostname "$(cat "$S/etc/hostname")"
-touch "$S/ready"
+# The host's files last; from here on the state folder is reached through the working folder, since a file's
+# target may hide it (the docs host's /srv, when this checkout lies in /srv).
+cd "$S"
+for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
+touch ready
 exec env -i container=labdocs-standin /lib/systemd/systemd --unit=labhost.target
 """
 
