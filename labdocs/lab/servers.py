@@ -309,6 +309,8 @@ def _cpu_sets(n: int) -> list[str]:
     """Split the cores the lab may use between n servers: with at least
     as many cores as servers each gets its own; otherwise they share."""
     cpus = sorted(os.sched_getaffinity(0))
+    if n == 0:          # a session whose blocks need no vLLM server (`--system docs-site`)
+        return []
     if n <= len(cpus):
         per = len(cpus) // n
         return [",".join(map(str, cpus[i * per:(i + 1) * per])) for i in range(n)]
