@@ -226,6 +226,10 @@ def host_systems(request: pytest.FixtureRequest):
         for key, s in running.systems.items():
             lines.append(f"{key} ({s.host.spec.hostname}, {s.host.address}): deltas from the real host")
             lines += [f"  - {d}" for d in s.deltas()]
+        if running.docs:
+            h = running.docs.host
+            lines.append(f"{h.spec.name} ({h.spec.hostname}, {h.address}): deltas from the real host")
+            lines += [f"  - {d}" for d in running.docs.deltas()]
         lines += [f"{key}: no stand-in ({why})" for key, why in running.left_out.items()]
         for run in (session.procedures.runs.values() if session.procedures else []):
             lines.append(f"{run.page}: {len(run.steps)} of {len(run.blocks)} blocks run in order in "

@@ -160,10 +160,10 @@ class Procedures:
                        + f"\n--- block\n{block.code}") if problems else None
             return Step("static", why, failure, time.monotonic() - t0)
         if block.on:
-            keys = stand_in_keys(block, self.systems.systems, self.session.data.systems)
+            keys = stand_in_keys(block, self.systems.hosts, self.session.data.systems)
             step = Step("refused", refused.reason()) if refused else Step("host")
             for key in keys:
-                result = host_blocks.run(block, self.target, self.session.data.systems[key].ssh.alias, refused)
+                result = host_blocks.run(block, self.target, self.systems.alias(key), refused)
                 if not result.ok:
                     step.failure = self._message(result, key)
                     break

@@ -134,6 +134,7 @@ class DocSession:
         from labdocs.lab.host_systems import systems_for_hosts
 
         keys, _ = systems_for_hosts(self.data)
+        keys += [DOCS_SITE_KEY] if self.data.docs_site else []         # the docs host has a stand-in too
         wanted = [k for k in keys if not self.options.systems or k in self.options.systems]
         return procedure_pages(self.runnable, wanted, list(self.data.systems))
 

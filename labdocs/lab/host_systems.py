@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
 import shlex
 import shutil
@@ -45,7 +46,7 @@ from labdocs.lab.venv import ensure_venv, model_info_root, warm_model_info
 from labdocs.model import operations
 from labdocs.model.schema import LabData
 from labdocs.paths import ROOT
-from labdocs.render.views import render_all
+from labdocs.render.views import DOCS_SITE_KEY, render_all
 
 OVERRIDE = "docker-compose.override.yml"
 ENTRYPOINT = "/lab/cpu-entrypoint"
@@ -448,6 +449,7 @@ class HostSystems:
     left_out: dict[str, str]
     seconds: dict[str, float]
     world: list[str] = field(default_factory=list)     # the world stand-in's deltas (lab.world_standin)
+    docs: DocsHost | None = None                        # the docs site's host, when the data has one
 
     def __getitem__(self, key: str) -> SystemHost:
         return self.systems[key]
@@ -456,9 +458,65 @@ class HostSystems:
         return {key: s.deltas() for key, s in self.systems.items()}
 
     @property
+    def hosts(self) -> dict[str, sh.Host]:
+        """Every host a page's on= blocks may name (the systems' and the docs host), by its key there."""
+        return {**{k: s.host for k, s in self.systems.items()}, **({DOCS_SITE_KEY: self.docs.host} if self.docs else {})}
+
+    @property
     def systemd(self) -> frozenset[str]:
-        """The systems whose stand-in runs systemd as its init (host_blocks.static_reason's systemd argument)."""
-        return frozenset(k for k, s in self.systems.items() if s.host.spec.systemd)
+        """The hosts whose stand-in runs systemd as its init (host_blocks.static_reason's systemd argument)."""
+        return frozenset(k for k, h in self.hosts.items() if h.spec.systemd)
+
+    def alias(self, key: str) -> str:
+        return self.hosts[key].spec.ssh_alias or self.hosts[key].spec.hostname
+
+
+@dataclass
+class DocsHost:
+    """The docs site's host: systemd as its init, the documented user whose home is this checkout (linked, read
+    only: the docs' "a checkout of this repository"), its site root's top folder an overlay of this machine's."""
+
+    host: sh.Host
+
+    def deltas(self) -> list[str]:
+        top = self.host.spec.overlays[0]
+        return [f"the home of {self.host.spec.user} is this checkout: a link to each of its top entries (and its "
+                ".venv), readable, not writable, by the user",
+                f"{top} is this machine's {top} below an overlay whose writes stay in the host (the site root "
+                "is made there, owned by the user)",
+                *[f"{d} is this machine's {d} below an overlay that lets the user in (the venv's Python is there)"
+                  for d in self.host.spec.overlays[1:]],
+                "no GPU, docker or NFS: none is needed by the docs site"]
+
+
+def _closed_ancestor(path: Path) -> str | None:
+    """The top folder others may not enter on the way to path (this machine's Python in /root/.pyenv), or None."""
+    for parent in reversed(path.parents):
+        if parent != Path("/") and not parent.stat().st_mode & 0o001:
+            return str(parent)
+    return None
+
+
+def docs_host_spec(data: LabData, root: Path) -> sh.HostSpec:
+    d = data.docs_site
+    top = "/" + d.site_root.strip("/").split("/")[0]
+    # The checkout's venv runs this machine's Python: the folder that holds it must let the user in (an overlay's
+    # top folder takes its upper layer's mode, 755), as a docs host's own Python would.
+    python = _closed_ancestor(Path(os.path.realpath(root / ".venv" / "bin" / "python")))
+    return sh.HostSpec(DOCS_SITE_KEY, d.host, user=d.ssh.user, ssh_alias=d.ssh.alias, docker=False, systemd=True,
+                       overlays=[top, *([python] if python else [])])
+
+
+def prepare_docs_host(host: sh.Host, data: LabData, root: Path) -> DocsHost:
+    """The home a checkout (links into this one), and the site root made for the user, as the page assumes."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True, check=True).stdout
+    for name in sorted({p.split("/", 1)[0] for p in tracked.split("\0") if p} | {".venv"}):
+        (host.home / name).symlink_to(root / name)
+    site_root = shlex.quote(data.docs_site.site_root)
+    host.run(f"mkdir -p {site_root} && chown {host.spec.user}: {site_root}", check=True)
+    return DocsHost(host)
 
 
 def compose_binary() -> Path:
@@ -505,6 +563,9 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
         for spec in host_specs:
             spec.files.update(world.trust())
         host_specs += [nfs_standin.server_spec(data, root), *world_specs]
+        docs = data.docs_site is not None and (not only or DOCS_SITE_KEY in only)
+        if docs:
+            host_specs.append(docs_host_spec(data, root))
         world_seconds = time.monotonic() - t1
         t1 = time.monotonic()
         with sh.running_hosts(host_specs, state_root, compose_binary=compose_binary(), timeout=timeout) as lab:
@@ -525,7 +586,8 @@ def running_systems(data: LabData, state_root: Path, *, root: Path = ROOT, only:
                  + f" (models {seconds['models']} s, hosts {seconds['hosts']} s, images+files {seconds['prepare']} s, "
                  f"world stand-in {seconds['world']} s: " + ", ".join(f"{r} pushed in {t} s" for r, t in pushed.items())
                  + ")")
-            yield HostSystems(lab, systems, left, seconds, world_standin.deltas(world))
+            docs_host = prepare_docs_host(lab[DOCS_SITE_KEY], data, root) if docs else None
+            yield HostSystems(lab, systems, left, seconds, world_standin.deltas(world), docs_host)
     finally:
         shutil.rmtree(files, ignore_errors=True)
 

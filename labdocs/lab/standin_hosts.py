@@ -107,6 +107,9 @@ class HostSpec:
     systemd: bool = False              # systemd as the host's init (PID 1 of its own PID namespace)
     fstab: list[str] = field(default_factory=list)   # the host's /etc/fstab lines (systemd hosts: mount units)
     services: list[Service] = field(default_factory=list)   # more daemons, started after the others
+    # Folders of this machine the host sees with writes of its own (an overlay whose upper layer is a tmpfs of
+    # the host): the docs host's /srv, which holds its site root beside whatever this machine keeps there.
+    overlays: list[str] = field(default_factory=list)
 
     def names(self) -> list[str]:
         short = self.hostname.split(".")[0]
@@ -688,9 +691,14 @@ if [ -n "$LAB_DOCKER_DISK_GB" ]; then
   mkdir -p /var/lib/docker && mount -t tmpfs -o "mode=710,size=${LAB_DOCKER_DISK_GB}G" lab-docker /var/lib/docker
 fi
 hostname "$(cat "$S/etc/hostname")"
-# The host's files last; from here on the state folder is reached through the working folder, since a file's
-# target may hide it (the docs host's /srv, when this checkout lies in /srv).
+# From here on the state folder is reached through the working folder: an overlay or a file's target may hide
+# it (the docs host's /srv, when this checkout lies in /srv).
 cd "$S"
+for d in $LAB_OVERLAYS; do    # HostSpec.overlays: this machine's folder below, the host's writes on a tmpfs above
+  o="$PWD/overlay$(echo "$d" | tr / -)"
+  mkdir -p "$o" && mount -t tmpfs -o mode=755 lab-overlay "$o" && mkdir "$o/up" "$o/work"
+  mount -t overlay lab-overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d"
+done
 for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
 touch ready
 exec sleep infinity
@@ -744,9 +752,14 @@ mount -t tmpfs -o mode=755 lab-mnt /mnt
 mkdir -p /mnt/models
 mount --bind "$S/tmp" /tmp
 hostname "$(cat "$S/etc/hostname")"
-# The host's files last; from here on the state folder is reached through the working folder, since a file's
-# target may hide it (the docs host's /srv, when this checkout lies in /srv).
+# From here on the state folder is reached through the working folder: an overlay or a file's target may hide
+# it (the docs host's /srv, when this checkout lies in /srv).
 cd "$S"
+for d in $LAB_OVERLAYS; do    # HostSpec.overlays: this machine's folder below, the host's writes on a tmpfs above
+  o="$PWD/overlay$(echo "$d" | tr / -)"
+  mkdir -p "$o" && mount -t tmpfs -o mode=755 lab-overlay "$o" && mkdir "$o/up" "$o/work"
+  mount -t overlay lab-overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d"
+done
 for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
 touch ready
 exec env -i container=labdocs-standin /lib/systemd/systemd --unit=labhost.target
@@ -756,7 +769,7 @@ exec env -i container=labdocs-standin /lib/systemd/systemd --unit=labhost.target
 def _holder(host: Host) -> None:
     files = [f"{src}={dst}" for dst, src in host.spec.files.items()]
     (host.state / "mnt" / "models").mkdir(parents=True, exist_ok=True)
-    disk = {"LAB_DOCKER_DISK_GB": str(host.spec.docker_disk_gb or "")}
+    disk = {"LAB_DOCKER_DISK_GB": str(host.spec.docker_disk_gb or ""), "LAB_OVERLAYS": " ".join(host.spec.overlays)}
     if host.spec.systemd:
         host.cgroups = _make_cgroups(f"{CGROUP_PREFIX}{host.netns}")
         argv = ["nsenter", f"--net=/run/netns/{host.netns}", "sh", "-c", _JOIN_CGROUPS, "sh", *files]
