@@ -214,8 +214,7 @@ SYSTEMCTL, TEE, JOURNALCTL = "/usr/bin/systemctl", "/usr/bin/tee", "/usr/bin/jou
 
 def sudo_commands(unit: str) -> list[str]:
     name = unit.removesuffix(".service")
-    # reset-failed: after the start limit, only it lets Rollback start the unit again before the interval ends
-    return [*(f"{SYSTEMCTL} {verb} {name}" for verb in ("start", "stop", "restart", "status", "reset-failed")),
+    return [*(f"{SYSTEMCTL} {verb} {name}" for verb in ("start", "stop", "restart", "status")),
             f"{SYSTEMCTL} daemon-reload", f"{TEE} /etc/systemd/system/{unit}", f"{JOURNALCTL} -u {name}"]
 
 
@@ -261,8 +260,7 @@ class SystemdProcedure:
                        f"&& grep -o -- '--model [^ ]*' {self.last_good}")
         self.restore = (f"cd {d} && test -f {self.last_good} && cp -p {self.unit_path} \"{self.unit}.{TIMESTAMP}\" "
                         f"&& sudo tee {self.unit_path} < {self.last_good} > /dev/null "
-                        f"&& sudo systemctl daemon-reload && sudo systemctl reset-failed {name} "
-                        f"&& sudo systemctl restart {name}")
+                        f"&& sudo systemctl daemon-reload && sudo systemctl restart {name}")
         # Once, by an administrator (full sudo): the sudo rules, checked before they are installed, and
         # the unit enabled at boot.
         self.admin_copy = f"scp systems/{view.key}/{self.sudoers_file} systems/{view.key}/{self.unit} {s.ssh.alias}:{d}/"
