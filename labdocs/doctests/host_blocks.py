@@ -93,13 +93,16 @@ def _in_lab(host: str, domain: str) -> bool:
         return False
 
 
-def static_reason(block: fences.Block, data: LabData, systemd: frozenset[str] | set[str] = frozenset()) -> str | None:
+def static_reason(block: fences.Block, data: LabData, systemd: frozenset[str] | set[str] = frozenset(),
+                  world: bool = True) -> str | None:
     """Why the block cannot run against a host stand-in, or None when it can. systemd: the systems whose
-    stand-in runs systemd as its init (lab.standin_hosts, HostSpec.systemd): their blocks may use it."""
+    stand-in runs systemd as its init (lab.standin_hosts, HostSpec.systemd): their blocks may use it. world:
+    whether the stand-ins run with the lab's world stand-in (host_systems.running_systems does; a cluster's
+    nodes do not), whose URLs and registry are then inside the lab."""
     domain = data.infrastructure.dns.domain
     # (a URL the lab's world stand-in answers is inside the lab: lab.world_standin)
     outside = sorted({m[1] for m in URL.finditer(block.code)
-                      if not _in_lab(m[1], domain) and not world_standin.serves(m[0], data)})
+                      if not _in_lab(m[1], domain) and not (world and world_standin.serves(m[0], data))})
     if outside:
         return f"reaches outside the lab ({', '.join(outside)})"
     if nfs_standin.needs_kernel_nfs(block.code, data):
@@ -109,7 +112,7 @@ def static_reason(block: fences.Block, data: LabData, systemd: frozenset[str] | 
     image = data.images[system.image].ref if system and system.image in data.images else None
     return next((why for pattern, why in NEEDS if pattern.search(block.code)
                  and not (why == SYSTEMD_REASON and host and host in systemd)
-                 and not (why == PULL_REASON and world_standin.pull_in_lab(block.code, image, data))), None)
+                 and not (why == PULL_REASON and world and world_standin.pull_in_lab(block.code, image, data))), None)
 
 
 def refusal(block: fences.Block, data: LabData) -> Refusal | None:
