@@ -671,6 +671,22 @@ def _home(lab: HostLab, host: Host, compose_binary: Path | None) -> None:
     (host.state / "tmp").chmod(0o1777)
 
 
+# The end of both holders: the hostname, HostSpec.overlays and HostSpec.files, then the ready mark. From here on the
+# state folder is reached through the working folder: an overlay or a file's target may hide it (the docs host's
+# /srv, when this checkout lies in /srv).
+_LAST_MOUNTS = r"""
+hostname "$(cat "$S/etc/hostname")"
+cd "$S"
+for d in $LAB_OVERLAYS; do    # this machine's folder below, the host's writes on a tmpfs above
+  o="$PWD/overlay$(echo "$d" | tr / -)"
+  mkdir -p "$o" && mount -t tmpfs -o mode=755 lab-overlay "$o" && mkdir "$o/up" "$o/work"
+  mount -t overlay lab-overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d"
+done
+for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
+touch ready
+"""
+
+
 _HOLDER = r"""
 set -e
 S="$0"
@@ -690,18 +706,7 @@ if [ -n "$LAB_DOCKER_DISK_GB" ]; then
   mount -t overlay lab-var-lib -o "lowerdir=/var/lib,upperdir=$S/var-lib/up,workdir=$S/var-lib/work" /var/lib
   mkdir -p /var/lib/docker && mount -t tmpfs -o "mode=710,size=${LAB_DOCKER_DISK_GB}G" lab-docker /var/lib/docker
 fi
-hostname "$(cat "$S/etc/hostname")"
-# From here on the state folder is reached through the working folder: an overlay or a file's target may hide
-# it (the docs host's /srv, when this checkout lies in /srv).
-cd "$S"
-for d in $LAB_OVERLAYS; do    # HostSpec.overlays: this machine's folder below, the host's writes on a tmpfs above
-  o="$PWD/overlay$(echo "$d" | tr / -)"
-  mkdir -p "$o" && mount -t tmpfs -o mode=755 lab-overlay "$o" && mkdir "$o/up" "$o/work"
-  mount -t overlay lab-overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d"
-done
-for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
-touch ready
-exec sleep infinity
+""" + _LAST_MOUNTS + r"""exec sleep infinity
 """
 
 
@@ -751,18 +756,7 @@ mount --bind "$S/home" /home
 mount -t tmpfs -o mode=755 lab-mnt /mnt
 mkdir -p /mnt/models
 mount --bind "$S/tmp" /tmp
-hostname "$(cat "$S/etc/hostname")"
-# From here on the state folder is reached through the working folder: an overlay or a file's target may hide
-# it (the docs host's /srv, when this checkout lies in /srv).
-cd "$S"
-for d in $LAB_OVERLAYS; do    # HostSpec.overlays: this machine's folder below, the host's writes on a tmpfs above
-  o="$PWD/overlay$(echo "$d" | tr / -)"
-  mkdir -p "$o" && mount -t tmpfs -o mode=755 lab-overlay "$o" && mkdir "$o/up" "$o/work"
-  mount -t overlay lab-overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d"
-done
-for f in "$@"; do mount --bind "${f%%=*}" "${f#*=}"; done
-touch ready
-exec env -i container=labdocs-standin /lib/systemd/systemd --unit=labhost.target
+""" + _LAST_MOUNTS + r"""exec env -i container=labdocs-standin /lib/systemd/systemd --unit=labhost.target
 """
 
 
