@@ -150,6 +150,10 @@ class HostTarget:
     def on_host(self, alias: str, code: str, timeout: float) -> Outcome:
         return execute(self.wrap(["ssh", alias, *REMOTE]), timeout, stdin=code, cwd=self.checkout)
 
+    def send(self, alias: str | None, code: str, timeout: float) -> Outcome:
+        """On the host by its ssh alias, or on the workstation when alias is None."""
+        return self.on_host(alias, code, timeout) if alias else self.local(code, timeout)
+
     def logs(self, systems: list[str], lines: int = 30) -> str:
         return ""       # a host's logs are read on the host, by the page's own `docker logs` step
 
@@ -182,14 +186,14 @@ def run(block: fences.Block, target: HostTarget, alias: str | None, refused: Ref
     alias: the ssh alias for a block marked on=, else None; refused: how the block must fail there instead."""
     result = Result(block)
     if refused:
-        outcome = target.on_host(alias, block.code, block.timeout) if alias else target.local(block.code, block.timeout)
+        outcome = target.send(alias, block.code, block.timeout)
         result.outcomes.append(outcome)
         result.problem = refused.problem(outcome)
         return result
     steps = console.parse(block.code) if block.lang == "console" else [None]
     for step in steps:
         code = step.command if step else block.code
-        outcome = target.on_host(alias, code, block.timeout) if alias else target.local(code, block.timeout)
+        outcome = target.send(alias, code, block.timeout)
         result.outcomes.append(outcome)
         expected = 0 if step else block.exit
         if outcome.timed_out:

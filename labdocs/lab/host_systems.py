@@ -30,6 +30,7 @@ import os
 import resource
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -509,8 +510,6 @@ def docs_host_spec(data: LabData, root: Path) -> sh.HostSpec:
 
 def prepare_docs_host(host: sh.Host, data: LabData, root: Path) -> DocsHost:
     """The home a checkout (links into this one), and the site root made for the user, as the page assumes."""
-    import subprocess
-
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True, check=True).stdout
     for name in sorted({p.split("/", 1)[0] for p in tracked.split("\0") if p} | {".venv"}):
         (host.home / name).symlink_to(root / name)
